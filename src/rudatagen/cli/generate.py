@@ -1,0 +1,103 @@
+"""``rudatagen generate``: run an LLM generator over source texts, resumably."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rudatagen.cli.common import RecipeOption, SetOption, say, user_errors
+from rudatagen.config import Recipe, load_recipe
+from rudatagen.errors import RudatagenError
+from rudatagen.generators.job import run_job
+from rudatagen.generators.runner import GenerationReport
+from rudatagen.llm.embedded import DEMO_NOTICE
+from rudatagen.sources import SourceReport
+
+generate_app = typer.Typer(help="Generate data with an LLM.", no_args_is_help=True)
+
+
+def resolve_recipe(
+    recipe: Path | None,
+    overrides: list[str],
+    *,
+    source: Path | None,
+    column: str | None,
+    limit: int | None,
+    seed: int | None,
+) -> Recipe:
+    """The recipe with CLI flags applied on top of ``--set`` (flags win)."""
+    flags = list(overrides)
+    if source is not None:
+        flags.append(f"source.path={source}")
+    if column is not None:
+        flags.append(f"source.column={column}")
+    if limit is not None:
+        flags.append(f"source.limit={limit}")
+    if seed is not None:
+        flags.append(f"source.seed={seed}")
+    resolved = load_recipe(recipe, flags)
+    if resolved.source.path is None:
+        raise RudatagenError(
+            "no source texts: pass --source FILE (or set source.path in the recipe)"
+        )
+    return resolved
+
+
+@generate_app.command("ruhnp")
+def ruhnp(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (created or resumed).")],
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--source", help="Texts: .txt, .tsv, .csv, .jsonl, .parquet or a saved HF dataset."
+        ),
+    ] = None,
+    recipe: RecipeOption = None,
+    set_: SetOption = None,
+    column: Annotated[str | None, typer.Option(help="Text column of a table source.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Use at most N texts (sampled).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed for --limit.")] = None,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Start over: drop earlier results.")
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+) -> None:
+    """Paraphrases and hard non-paraphrases for every source text (deepvk/ru-HNP's shape)."""
+    with user_errors():
+        resolved = resolve_recipe(
+            recipe, set_ or [], source=source, column=column, limit=limit, seed=seed
+        )
+        from rudatagen.generators.ruhnp import RuHNPTask
+
+        task = RuHNPTask(resolved)
+        if resolved.llm.is_embedded:
+            say(DEMO_NOTICE, color="yellow")
+        result = run_job(
+            resolved, task, out, fresh=fresh, show_progress=progress, on_start=_announce
+        )
+        say(f"done: {result.report.summary()}")
+        say(
+            f"{result.rows} rows in {result.shards} shards under {out / 'data'}; "
+            f"manifest: {out / 'manifest.json'}"
+        )
+        if result.report.failed:
+            say(
+                f"{result.report.failed} items failed ({_reasons(result.report)}); they are listed "
+                f"in {out / 'failed.jsonl'} and a re-run retries them",
+                color="yellow",
+            )
+
+
+def _announce(sources: SourceReport, report: GenerationReport) -> None:
+    say(f"source: {sources.summary()}")
+    if report.already_done:
+        say(
+            f"resuming: {report.already_done} of {report.sources} already done, "
+            f"{report.pending} to go ({report.retried_failures} failed before)"
+        )
+
+
+def _reasons(report: GenerationReport) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(report.failure_reasons.items()))

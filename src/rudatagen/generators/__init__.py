@@ -1,0 +1,1 @@
+"""Generators: turn source texts into LLM requests and validated answers into dataset rows."""

@@ -1,0 +1,172 @@
+"""One ``generate`` invocation: sources → run store → LLM → rows, then the manifest."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rudatagen.config import Recipe
+from rudatagen.generators.runner import GenerationReport, Task, run_generation
+from rudatagen.llm.cache import ResponseCache
+from rudatagen.llm.client import StructuredClient
+from rudatagen.llm.registry import make_backend
+from rudatagen.llm.types import LLMBackend
+from rudatagen.manifest import command_line, merge_runs, now_iso, package_versions, totals
+from rudatagen.sources import SourceReport, read_source
+from rudatagen.store import RunStore
+
+
+@dataclass
+class JobResult:
+    report: GenerationReport
+    source_report: SourceReport
+    rows: int
+    shards: int
+    status: str
+    out: Path
+
+
+def run_job(
+    recipe: Recipe,
+    task: Task,
+    out: Path,
+    *,
+    fresh: bool = False,
+    show_progress: bool = True,
+    backend_factory: Callable[[], LLMBackend] | None = None,
+    on_start: Callable[[SourceReport, GenerationReport], None] | None = None,
+) -> JobResult:
+    """Run (or resume) generation into ``out`` and write its manifest.
+
+    Everything that can be checked before an LLM call is checked first: the recipe, the prompt
+    files (when ``task`` was built), the source file, the output directory's settings.
+    """
+    assert recipe.source.path is not None
+    sources, source_report = read_source(recipe.source.path, recipe.source)
+    store = RunStore(
+        out,
+        task.row_schema,
+        shard_size=recipe.output.shard_size,
+        flush_seconds=recipe.output.flush_seconds,
+    )
+    fingerprint = recipe.generation_fingerprint()
+    store.open(fresh=fresh, fingerprint=fingerprint)
+    try:
+        previous = store.read_manifest()
+        done = store.completed_ids()
+        pending = [s for s in sources if s.id not in done]
+        previous_failures = store.previous_failures()
+        report = GenerationReport(
+            sources=len(sources),
+            already_done=len(sources) - len(pending),
+            pending=len(pending),
+            retried_failures=sum(1 for s in pending if s.id in previous_failures),
+        )
+        if on_start is not None:
+            on_start(source_report, report)
+        started_at = now_iso()
+        base = _manifest_base(recipe, task, fingerprint, source_report, previous, started_at)
+        store.write_manifest({**base, "status": "running"})
+        status = "interrupted"
+        backend = (backend_factory or (lambda: make_backend(recipe.llm)))()
+        cache = _open_cache(recipe, out)
+        client = StructuredClient(
+            backend,
+            retry=recipe.llm.retry,
+            max_reasks=recipe.llm.max_reasks,
+            concurrency=recipe.llm.max_concurrency,
+            cache=cache,
+        )
+        try:
+            asyncio.run(_run_and_close(task, pending, store, client, report, recipe, show_progress))
+            status = "complete" if report.failed == 0 else "incomplete"
+        finally:
+            if cache is not None:
+                cache.close()
+            run_entry = {
+                "started": started_at,
+                "finished": now_iso(),
+                "status": status,
+                **report.as_dict(),
+            }
+            runs = merge_runs(previous, run_entry)
+            rows = store.total_rows()
+            store.write_manifest(
+                {
+                    **base,
+                    "status": status,
+                    "backend": {"name": backend.info().backend, **backend.info().details},
+                    "counts": {"sources": len(sources), "rows": rows, "failed": report.failed},
+                    "llm_calls": report.stats.llm_calls,
+                    "cache_hits": report.stats.cache_hits,
+                    "prompt_tokens": report.stats.usage.prompt_tokens,
+                    "completion_tokens": report.stats.usage.completion_tokens,
+                    "cost": round(report.cost, 6),
+                    "wall_s": round(report.wall_s, 3),
+                    "last_run": run_entry,
+                    "runs": runs,
+                    "totals": totals(runs),
+                }
+            )
+        return JobResult(report, source_report, rows, len(store.shard_paths()), status, out)
+    finally:
+        store.close()
+
+
+async def _run_and_close(
+    task: Task,
+    pending: list[Any],
+    store: RunStore,
+    client: StructuredClient,
+    report: GenerationReport,
+    recipe: Recipe,
+    show_progress: bool,
+) -> None:
+    try:
+        await run_generation(
+            task,
+            pending,
+            store,
+            client,
+            report,
+            price=recipe.llm.price,
+            show_progress=show_progress,
+        )
+    finally:
+        await client.backend.aclose()
+
+
+def _open_cache(recipe: Recipe, out: Path) -> ResponseCache | None:
+    if not recipe.cache.enabled:
+        return None
+    return ResponseCache(recipe.cache.path or out / "cache.sqlite")
+
+
+def _manifest_base(
+    recipe: Recipe,
+    task: Task,
+    fingerprint: str,
+    source_report: SourceReport,
+    previous: dict[str, Any] | None,
+    started_at: str,
+) -> dict[str, Any]:
+    prompts = getattr(task, "prompts", None)
+    return {
+        "task": task.name,
+        "created": (previous or {}).get("created", started_at),
+        "updated": started_at,
+        "fingerprint": fingerprint,
+        "command": command_line(),
+        "recipe": recipe.public_dict(),
+        "source": {
+            "path": str(recipe.source.path),
+            "rows_read": source_report.rows_read,
+            "kept": source_report.kept,
+            "skipped": dict(source_report.skipped),
+        },
+        "prompt": {"name": prompts.spec.name, "version": prompts.version} if prompts else None,
+        "packages": package_versions(),
+    }

@@ -1,0 +1,136 @@
+"""RuHNP: for every source text, paraphrases and hard non-paraphrases (deepvk/ru-HNP's shape).
+
+Rows have ``id``, ``query``, ``pos`` (list), ``neg`` (list), then metadata columns.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pyarrow as pa
+
+from rudatagen.config import Recipe
+from rudatagen.errors import RudatagenError
+from rudatagen.llm.client import Outcome
+from rudatagen.llm.types import BackendInfo, LLMRequest, Message
+from rudatagen.prompts import PromptSet, default_prompt_dir, load_prompt_set
+from rudatagen.sources import SourceText
+
+COUNTS = {"n_paraphrases", "n_non_paraphrases"}
+VARIABLES: dict[str, set[str]] = {
+    "system": COUNTS,
+    "user": COUNTS | {"text"},
+    "completion": COUNTS | {"text", "examples"},
+    "schema": COUNTS,
+}
+
+ROW_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("query", pa.string()),
+        ("pos", pa.list_(pa.string())),
+        ("neg", pa.list_(pa.string())),
+        ("model", pa.string()),
+        ("backend", pa.string()),
+        ("prompt_version", pa.string()),
+        ("prompt_tokens", pa.int64()),
+        ("completion_tokens", pa.int64()),
+        ("attempts", pa.int32()),
+    ]
+)
+
+
+class FewShotExample:
+    """A worked example cut to the requested counts; ``answer_json`` is what templates show."""
+
+    def __init__(self, text: str, answer: dict[str, list[str]]) -> None:
+        self.text = text
+        self.answer = answer
+        self.answer_json = json.dumps(answer, ensure_ascii=False)
+
+
+class RuHNPTask:
+    name = "ruhnp"
+    row_schema = ROW_SCHEMA
+
+    def __init__(self, recipe: Recipe) -> None:
+        self.settings = recipe.ruhnp
+        self.llm = recipe.llm
+        directory = self.settings.prompts or default_prompt_dir("ruhnp")
+        self.prompts: PromptSet = load_prompt_set(directory, VARIABLES)
+        self.counts = {
+            "n_paraphrases": self.settings.n_paraphrases,
+            "n_non_paraphrases": self.settings.n_non_paraphrases,
+        }
+        self.schema = self.prompts.schema(**self.counts)
+        self.examples = self._examples()
+        self._system = self.prompts.render("system", **self.counts)
+
+    def _examples(self) -> list[FewShotExample]:
+        chosen = []
+        for index, raw in enumerate(self.prompts.examples[: self.settings.n_examples]):
+            try:
+                text = str(raw["text"])
+                pos = [str(x) for x in raw["paraphrases"]][: self.settings.n_paraphrases]
+                neg = [str(x) for x in raw["non_paraphrases"]][: self.settings.n_non_paraphrases]
+            except (KeyError, TypeError):
+                raise RudatagenError(
+                    f"{self.prompts.directory}: example {index} needs text, paraphrases and "
+                    f"non_paraphrases"
+                ) from None
+            chosen.append(FewShotExample(text, {"paraphrases": pos, "non_paraphrases": neg}))
+        if len(chosen) < self.settings.n_examples:
+            raise RudatagenError(
+                f"ruhnp.n_examples is {self.settings.n_examples}, but {self.prompts.directory} "
+                f"has only {len(chosen)} examples"
+            )
+        return chosen
+
+    def messages(self, text: str) -> tuple[Message, ...]:
+        """Chat prompt: system, worked examples as earlier turns, then the text."""
+        turns: list[Message] = [{"role": "system", "content": self._system}]
+        for example in self.examples:
+            turns.append({"role": "user", "content": self._user(example.text)})
+            turns.append({"role": "assistant", "content": example.answer_json})
+        turns.append({"role": "user", "content": self._user(text)})
+        return tuple(turns)
+
+    def _user(self, text: str) -> str:
+        return self.prompts.render("user", text=text, **self.counts)
+
+    def completion_prompt(self, text: str) -> str:
+        """Few-shot completion prompt for base models; the model continues with the JSON."""
+        return self.prompts.render("completion", text=text, examples=self.examples, **self.counts)
+
+    def request(self, source: SourceText) -> LLMRequest:
+        common: dict[str, Any] = {
+            "key": source.id,
+            "schema": self.schema,
+            "max_tokens": self.llm.max_tokens,
+            "temperature": self.llm.temperature,
+            "top_p": self.llm.top_p,
+            "seed": self.llm.seed,
+        }
+        if self.llm.prompt_style == "chat":
+            return LLMRequest(messages=self.messages(source.text), **common)
+        return LLMRequest(prompt=self.completion_prompt(source.text), **common)
+
+    def row(self, source: SourceText, outcome: Outcome, backend: BackendInfo) -> dict[str, Any]:
+        answer = outcome.answer or {}
+        return {
+            "id": source.id,
+            "query": source.text,
+            "pos": [_clean(x) for x in answer.get("paraphrases", [])],
+            "neg": [_clean(x) for x in answer.get("non_paraphrases", [])],
+            "model": backend.model,
+            "backend": backend.backend,
+            "prompt_version": self.prompts.version,
+            "prompt_tokens": outcome.usage.prompt_tokens,
+            "completion_tokens": outcome.usage.completion_tokens,
+            "attempts": outcome.attempts,
+        }
+
+
+def _clean(text: str) -> str:
+    return " ".join(str(text).split())

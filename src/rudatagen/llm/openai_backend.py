@@ -1,0 +1,194 @@
+"""Any OpenAI-compatible endpoint: vLLM's server, llama.cpp's server, OpenAI itself.
+
+Servers disagree on how structured output is requested, so the recipe names a *dialect*:
+
+* ``openai`` - chat: ``response_format={"type": "json_schema", ...}``; completions: none exists.
+* ``vllm`` - chat: the same ``json_schema`` form; completions: ``structured_outputs.json``.
+* ``llamacpp`` - chat: ``response_format={"type": "json_object", "schema": ...}``;
+  completions: a GBNF ``grammar`` built from the schema (llama-cpp-python's converter).
+* ``none`` - no constraint; answers are still parsed and validated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from typing import Any
+
+from rudatagen.config import LLMSettings
+from rudatagen.errors import MissingDependencyError, RudatagenError
+from rudatagen.llm.types import (
+    BackendInfo,
+    FatalLLMError,
+    LLMBackend,
+    LLMRequest,
+    LLMResponse,
+    RequestRejectedError,
+    TransientLLMError,
+)
+
+PLACEHOLDER_KEY = "EMPTY"
+
+
+def resolve_api_key(api_key_env: str | None) -> str:
+    """Read the key from the environment variable the recipe names (never from the recipe)."""
+    if api_key_env is None:
+        return PLACEHOLDER_KEY
+    value = os.environ.get(api_key_env)
+    if not value:
+        raise RudatagenError(
+            f"llm.api_key_env names ${api_key_env}, but it is not set in the environment"
+        )
+    return value
+
+
+@lru_cache(maxsize=16)
+def _gbnf_for(schema_json: str) -> str:
+    try:
+        from llama_cpp.llama_grammar import json_schema_to_gbnf
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "llama-cpp-python", "llamacpp", "The llamacpp dialect with completion prompts"
+        ) from exc
+    return json_schema_to_gbnf(schema_json)
+
+
+def structured_output_args(dialect: str, request: LLMRequest) -> dict[str, Any]:
+    """The request fields that constrain the answer to ``request.schema`` in this dialect."""
+    schema = request.schema
+    if schema is None or dialect == "none":
+        return {}
+    if request.is_chat:
+        if dialect in ("openai", "vllm"):
+            return {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "answer", "schema": schema, "strict": True},
+                }
+            }
+        return {"response_format": {"type": "json_object", "schema": schema}}
+    if dialect == "vllm":
+        return {"extra_body": {"structured_outputs": {"json": schema}}}
+    if dialect == "llamacpp":
+        return {"extra_body": {"grammar": _gbnf_for(json.dumps(schema, sort_keys=True))}}
+    return {}
+
+
+def _retry_after(exc: Any) -> float | None:
+    response = getattr(exc, "response", None)
+    raw = response.headers.get("retry-after") if response is not None else None
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return None
+
+
+class OpenAIBackend(LLMBackend):
+    name = "openai"
+
+    def __init__(self, settings: LLMSettings) -> None:
+        try:
+            import httpx
+            import openai
+        except ImportError as exc:  # pragma: no cover - core dependency
+            raise MissingDependencyError("openai", "openai", "The openai backend") from exc
+        self._openai = openai
+        self._settings = settings
+        self._dialect = settings.dialect
+        self._client = openai.AsyncOpenAI(
+            base_url=settings.base_url,
+            api_key=resolve_api_key(settings.api_key_env),
+            max_retries=0,  # retries are ours: counted, jittered, Retry-After honoured
+            timeout=httpx.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),
+            http_client=openai.DefaultAsyncHttpxClient(
+                limits=httpx.Limits(
+                    max_connections=settings.max_concurrency,
+                    max_keepalive_connections=settings.max_concurrency,
+                )
+            ),
+        )
+
+    @property
+    def model(self) -> str:
+        return self._settings.model
+
+    def info(self) -> BackendInfo:
+        return BackendInfo(
+            backend=self.name,
+            model=self.model,
+            details={
+                "base_url": self._settings.base_url,
+                "dialect": self._dialect,
+                "api_key_env": self._settings.api_key_env,
+            },
+        )
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        common: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "seed": request.seed,
+            **structured_output_args(self._dialect, request),
+        }
+        try:
+            if request.is_chat:
+                chat = await self._client.chat.completions.create(
+                    messages=list(request.messages or ()), **common
+                )
+                choice = chat.choices[0]
+                text, finish, usage = choice.message.content or "", choice.finish_reason, chat.usage
+            else:
+                completion = await self._client.completions.create(
+                    prompt=request.prompt or "", **common
+                )
+                choice_c = completion.choices[0]
+                text, finish, usage = choice_c.text or "", choice_c.finish_reason, completion.usage
+        except Exception as exc:
+            raise self._classify(exc) from exc
+        return LLMResponse(
+            text=text,
+            finish_reason=finish,
+            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+        )
+
+    def _classify(self, exc: Exception) -> Exception:
+        """Map client errors onto retry / fail-the-item / stop-the-run."""
+        oa = self._openai
+        where = self._settings.base_url
+        if isinstance(exc, oa.RateLimitError):
+            return TransientLLMError("http_429", "rate limited", _retry_after(exc))
+        if isinstance(exc, oa.APITimeoutError):
+            return TransientLLMError("timeout", f"no answer within {self._settings.timeout_s:g}s")
+        if isinstance(exc, oa.APIConnectionError):
+            return TransientLLMError("connection", type(exc.__cause__ or exc).__name__)
+        if isinstance(exc, (oa.AuthenticationError, oa.PermissionDeniedError)):
+            env = self._settings.api_key_env or "(none set: llm.api_key_env)"
+            return FatalLLMError(
+                f"{where} refused the API key (HTTP {exc.status_code}); check ${env}"
+            )
+        if isinstance(exc, oa.NotFoundError):
+            return FatalLLMError(
+                f"{where} answered 404 for model '{self.model}': check llm.model and llm.base_url"
+            )
+        if isinstance(exc, oa.APIStatusError):
+            status = exc.status_code
+            if status >= 500 or status in (408, 409):
+                return TransientLLMError(f"http_{status}", _short(exc), _retry_after(exc))
+            return RequestRejectedError(f"HTTP {status}: {_short(exc)}")
+        if isinstance(exc, (oa.APIResponseValidationError, ValueError)):
+            return TransientLLMError("bad_response", "the server's reply is not valid JSON")
+        return exc
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def _short(exc: Exception) -> str:
+    message = getattr(exc, "message", None) or str(exc)
+    return " ".join(message.split())[:200]

@@ -1,0 +1,134 @@
+"""Prompt sets: files under ``prompts/<task>/``, loaded and checked before any LLM call.
+
+A set is described by ``prompt.yaml`` (name, version, template files, schema, examples). Jinja2
+templates run with ``StrictUndefined``; at load time each template's variables are checked
+against what the task provides, so a typo in a template fails at start, not after an hour.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.meta
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rudatagen.errors import RudatagenError
+
+PACKAGED_PROMPTS = Path(__file__).parent / "_prompts"
+REPO_PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
+
+
+class PromptSpec(BaseModel):
+    """The contents of ``prompt.yaml``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str
+    version: str
+    description: str = ""
+    system: str
+    user: str
+    completion: str
+    schema_file: str = Field(alias="schema")
+    examples: str
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    spec: PromptSpec
+    directory: Path
+    templates: dict[str, jinja2.Template]
+    examples: list[dict[str, Any]]
+    digest: str
+
+    @property
+    def version(self) -> str:
+        return f"{self.spec.name}/{self.spec.version}+{self.digest[:8]}"
+
+    def render(self, part: str, **variables: Any) -> str:
+        try:
+            return self.templates[part].render(**variables)
+        except jinja2.UndefinedError as exc:
+            raise RudatagenError(f"prompt {self.directory}/{part}: {exc}") from None
+
+    def schema(self, **variables: Any) -> dict[str, Any]:
+        text = self.render("schema", **variables)
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise RudatagenError(
+                f"prompt {self.directory}: {self.spec.schema_file} does not render to JSON ({exc})"
+            ) from None
+        if not isinstance(value, dict):
+            raise RudatagenError(f"prompt {self.directory}: the schema must be a JSON object")
+        return value
+
+
+def default_prompt_dir(task: str) -> Path:
+    """The prompts shipped with rudatagen: inside the wheel, or the repository's ``prompts/``."""
+    for root in (PACKAGED_PROMPTS, REPO_PROMPTS):
+        candidate = root / task
+        if (candidate / "prompt.yaml").is_file():
+            return candidate
+    raise RudatagenError(f"no packaged prompts for task '{task}' (looked in {REPO_PROMPTS})")
+
+
+def load_prompt_set(directory: Path, variables: dict[str, set[str]]) -> PromptSet:
+    """Load ``directory/prompt.yaml`` and check each template uses only ``variables[part]``.
+
+    ``variables`` maps a part ("system", "user", "completion", "schema") to the names the task
+    provides for it; a template naming anything else is an error reported at load time.
+    """
+    manifest = directory / "prompt.yaml"
+    if not manifest.is_file():
+        raise RudatagenError(f"not a prompt directory (no prompt.yaml): {directory}")
+    try:
+        spec = PromptSpec.model_validate(yaml.safe_load(manifest.read_text(encoding="utf-8")))
+    except (ValidationError, yaml.YAMLError) as exc:
+        detail = " ".join(str(exc).split())[:300]
+        raise RudatagenError(f"invalid {manifest}: {detail}") from None
+
+    env = jinja2.Environment(
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False
+    )
+    digest = hashlib.sha256()
+    templates: dict[str, jinja2.Template] = {}
+    files = {
+        "system": spec.system,
+        "user": spec.user,
+        "completion": spec.completion,
+        "schema": spec.schema_file,
+    }
+    for part, filename in files.items():
+        source = _read(directory / filename)
+        digest.update(source.encode("utf-8"))
+        try:
+            parsed = env.parse(source)
+        except jinja2.TemplateSyntaxError as exc:
+            raise RudatagenError(f"{directory / filename}:{exc.lineno}: {exc.message}") from None
+        unknown = jinja2.meta.find_undeclared_variables(parsed) - variables.get(part, set())
+        if unknown:
+            raise RudatagenError(
+                f"{directory / filename} uses variables the task does not provide: "
+                f"{', '.join(sorted(unknown))} (available: {', '.join(sorted(variables.get(part, [])))})"
+            )
+        templates[part] = env.from_string(source)
+
+    examples_text = _read(directory / spec.examples)
+    digest.update(examples_text.encode("utf-8"))
+    examples = yaml.safe_load(examples_text) or []
+    if not isinstance(examples, list) or not all(isinstance(e, dict) for e in examples):
+        raise RudatagenError(f"{directory / spec.examples} must be a YAML list of mappings")
+    return PromptSet(spec, directory, templates, examples, digest.hexdigest())
+
+
+def _read(path: Path) -> str:
+    if not path.is_file():
+        raise RudatagenError(f"prompt file missing: {path}")
+    return path.read_text(encoding="utf-8")
