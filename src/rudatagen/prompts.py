@@ -108,24 +108,39 @@ def load_prompt_set(directory: Path, variables: dict[str, set[str]]) -> PromptSe
     for part, filename in files.items():
         source = _read(directory / filename)
         digest.update(source.encode("utf-8"))
-        try:
-            parsed = env.parse(source)
-        except jinja2.TemplateSyntaxError as exc:
-            raise RudatagenError(f"{directory / filename}:{exc.lineno}: {exc.message}") from None
-        unknown = jinja2.meta.find_undeclared_variables(parsed) - variables.get(part, set())
-        if unknown:
-            raise RudatagenError(
-                f"{directory / filename} uses variables the task does not provide: "
-                f"{', '.join(sorted(unknown))} (available: {', '.join(sorted(variables.get(part, [])))})"
-            )
-        templates[part] = env.from_string(source)
+        templates[part] = _compile(env, source, directory / filename, variables.get(part, set()))
 
     examples_text = _read(directory / spec.examples)
     digest.update(examples_text.encode("utf-8"))
-    examples = yaml.safe_load(examples_text) or []
+    try:
+        examples = yaml.safe_load(examples_text) or []
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise RudatagenError(f"{directory / spec.examples} is not valid YAML{where}") from None
     if not isinstance(examples, list) or not all(isinstance(e, dict) for e in examples):
         raise RudatagenError(f"{directory / spec.examples} must be a YAML list of mappings")
     return PromptSet(spec, directory, templates, examples, digest.hexdigest())
+
+
+def _compile(
+    env: jinja2.Environment, source: str, path: Path, allowed: set[str]
+) -> jinja2.Template:
+    """Compile one template; syntax errors, unknown filters and unknown variables are errors."""
+    try:
+        parsed = env.parse(source)
+        unknown = jinja2.meta.find_undeclared_variables(parsed) - allowed
+        template = env.from_string(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise RudatagenError(f"{path}:{exc.lineno}: {exc.message}") from None
+    except jinja2.TemplateError as exc:
+        raise RudatagenError(f"{path}: {exc}") from None
+    if unknown:
+        raise RudatagenError(
+            f"{path} uses variables the task does not provide: {', '.join(sorted(unknown))} "
+            f"(available: {', '.join(sorted(allowed))})"
+        )
+    return template
 
 
 def _read(path: Path) -> str:

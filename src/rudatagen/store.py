@@ -70,6 +70,13 @@ class RunStore:
             raise RudatagenError(f"--out {self.root} exists and is not a directory")
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock()
+        try:
+            self._prepare(fresh, fingerprint)
+        except BaseException:
+            self._unlock()
+            raise
+
+    def _prepare(self, fresh: bool, fingerprint: str | None) -> None:
         if fresh:
             self._wipe()
         self.data_dir.mkdir(exist_ok=True)
@@ -79,12 +86,17 @@ class RunStore:
         if fingerprint and previous and previous.get("fingerprint") not in (None, fingerprint):
             raise RudatagenError(
                 f"{self.root} holds a run made with other generation settings "
-                f"(model, prompt, counts or sampling differ); use --fresh to start over "
+                f"(model, prompt files, counts or sampling differ); use --fresh to start over "
                 f"or choose another --out"
             )
 
     def close(self) -> None:
-        self.flush()
+        try:
+            self.flush()
+        finally:
+            self._unlock()
+
+    def _unlock(self) -> None:
         if self._lock_handle is not None:
             fcntl.flock(self._lock_handle, fcntl.LOCK_UN)
             self._lock_handle.close()

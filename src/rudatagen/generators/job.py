@@ -52,7 +52,8 @@ def run_job(
         shard_size=recipe.output.shard_size,
         flush_seconds=recipe.output.flush_seconds,
     )
-    fingerprint = recipe.generation_fingerprint()
+    prompts = getattr(task, "prompts", None)
+    fingerprint = recipe.generation_fingerprint(prompts.digest if prompts is not None else "")
     store.open(fresh=fresh, fingerprint=fingerprint)
     try:
         previous = store.read_manifest()
