@@ -22,6 +22,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from tests.support.fault_server import FaultServer, LoggedRequest
 
 from rudatagen.config import Recipe, load_recipe
 from rudatagen.errors import RudatagenError
@@ -29,7 +30,6 @@ from rudatagen.generators.job import run_job
 from rudatagen.generators.ruhnp import RuHNPTask
 from rudatagen.llm.types import FatalLLMError
 from rudatagen.sources import SourceText, read_source
-from tests.support.fault_server import FaultServer, LoggedRequest
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = Path(sys.executable).with_name("rudatagen")
@@ -79,7 +79,11 @@ TRANSPORT_REASON = {
     "hang": "timeout",
     "bad_json": "bad_response",
 }
-ANSWER_REASON = {"not_json_content": "not_json", "schema_invalid": "schema", "truncated": "truncated"}
+ANSWER_REASON = {
+    "not_json_content": "not_json",
+    "schema_invalid": "schema",
+    "truncated": "truncated",
+}
 
 
 def expected_counts() -> tuple[Counter[str], Counter[str], dict[str, int], dict[str, int]]:

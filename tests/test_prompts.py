@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import pytest
 import yaml
 from jsonschema import Draft202012Validator

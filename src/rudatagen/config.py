@@ -124,6 +124,7 @@ class RuHNPSettings(StrictModel):
     n_paraphrases: int = Field(5, ge=1, le=20)
     n_non_paraphrases: int = Field(5, ge=1, le=20)
     n_examples: int = Field(2, ge=0, le=10)
+    max_candidate_chars: int | None = Field(None, ge=10)
     prompts: Path | None = None
 
 

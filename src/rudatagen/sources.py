@@ -182,10 +182,8 @@ def _read_delimited(path: Path, settings: SourceSettings, *, tsv: bool) -> Itera
     """
     _raise_csv_field_limit()
     lines = (line for _, line in _decoded_lines(path))
-    if tsv:
-        reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
-    else:
-        reader = csv.reader(lines)
+    dialect: dict[str, Any] = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if tsv else {}
+    reader = csv.reader(lines, **dialect)
     try:
         header = next(reader, None)
         if header is None:

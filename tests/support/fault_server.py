@@ -268,6 +268,7 @@ def _format_seconds(value: float) -> str:
 
 
 class _HTTPServer(ThreadingHTTPServer):
+    request_queue_size = 128  # the default 5 drops connects when many clients start at once
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
@@ -350,7 +351,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self.rfile.readline()
             return b"".join(chunks)
         length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            raise ConnectionAbortedError("the client went away mid-request")
+        return body
 
     # -- routes
 
@@ -388,7 +392,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         fs = self.server.fault_server
         path = self.path.split("?", 1)[0].rstrip("/")
-        raw = self._read_body()
+        try:
+            raw = self._read_body()
+        except ConnectionAbortedError:
+            self.close_connection = True
+            return  # a half-sent request (client killed): neither logged nor answered
         if path not in ("/v1/chat/completions", "/v1/completions"):
             self._send_error_json(404, f"unknown path {self.path}", "not_found")
             return

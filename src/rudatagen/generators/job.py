@@ -46,6 +46,8 @@ def run_job(
     """
     assert recipe.source.path is not None
     sources, source_report = read_source(recipe.source.path, recipe.source)
+    # Cheap and early: checks optional packages and the API key; models load on first use.
+    backend = (backend_factory or (lambda: make_backend(recipe.llm)))()
     store = RunStore(
         out,
         task.row_schema,
@@ -72,7 +74,6 @@ def run_job(
         base = _manifest_base(recipe, task, fingerprint, source_report, previous, started_at)
         store.write_manifest({**base, "status": "running"})
         status = "interrupted"
-        backend = (backend_factory or (lambda: make_backend(recipe.llm)))()
         cache = _open_cache(recipe, out)
         client = StructuredClient(
             backend,

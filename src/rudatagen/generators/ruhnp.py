@@ -22,7 +22,7 @@ VARIABLES: dict[str, set[str]] = {
     "system": COUNTS,
     "user": COUNTS | {"text"},
     "completion": COUNTS | {"text", "examples"},
-    "schema": COUNTS,
+    "schema": COUNTS | {"max_chars"},
 }
 
 ROW_SCHEMA = pa.schema(
@@ -63,7 +63,9 @@ class RuHNPTask:
             "n_paraphrases": self.settings.n_paraphrases,
             "n_non_paraphrases": self.settings.n_non_paraphrases,
         }
-        self.schema = self.prompts.schema(**self.counts)
+        self.schema = self.prompts.schema(
+            max_chars=self.settings.max_candidate_chars, **self.counts
+        )
         self.examples = self._examples()
         self._system = self.prompts.render("system", **self.counts)
 

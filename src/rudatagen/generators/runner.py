@@ -107,6 +107,8 @@ async def run_generation(
                         "text": source.text,
                         "error": outcome.error,
                         "attempts": outcome.attempts,
+                        "prompt_tokens": outcome.usage.prompt_tokens,
+                        "completion_tokens": outcome.usage.completion_tokens,
                     }
                 )
             progress.advance(1, outcome.usage.completion_tokens, report.failed)

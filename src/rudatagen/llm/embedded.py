@@ -22,7 +22,7 @@ DEMO_NOTICE = (
 
 
 def cache_dir() -> Path:
-    """Where rudatagen keeps assembled models: ``$RUDATAGEN_CACHE_DIR`` or ``~/.cache/rudatagen``."""
+    """Where assembled models live: ``$RUDATAGEN_CACHE_DIR`` or ``~/.cache/rudatagen``."""
     configured = os.environ.get("RUDATAGEN_CACHE_DIR")
     return Path(configured) if configured else Path.home() / ".cache" / "rudatagen"
 

@@ -90,6 +90,8 @@ class VLLMBackend(LLMBackend):
             details={
                 "vllm": getattr(vllm, "__version__", "?"),
                 "batch_size": self.preferred_concurrency,
+                "engine_calls": len(self.batches),
+                "largest_batch": max(self.batches, default=0),
             },
         )
 
