@@ -72,10 +72,14 @@ def ruhnp(
         from rudatagen.generators.ruhnp import RuHNPTask
 
         task = RuHNPTask(resolved)
-        if resolved.llm.is_embedded:
-            say(DEMO_NOTICE, color="yellow")
+
+        def announce(sources: SourceReport, report: GenerationReport) -> None:
+            if resolved.llm.is_embedded and report.pending:
+                say(DEMO_NOTICE, color="yellow")
+            _announce(sources, report)
+
         result = run_job(
-            resolved, task, out, fresh=fresh, show_progress=progress, on_start=_announce
+            resolved, task, out, fresh=fresh, show_progress=progress, on_start=announce
         )
         say(f"done: {result.report.summary()}")
         say(

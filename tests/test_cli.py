@@ -1,0 +1,163 @@
+"""The ``rudatagen`` command as a user runs it: one end-to-end run and the error paths."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rudatagen.llm.embedded import DEMO_NOTICE
+
+REPO = Path(__file__).resolve().parents[1]
+CLI = str(Path(sys.executable).with_name("rudatagen"))
+
+
+def rudatagen(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, *args], capture_output=True, text=True, cwd=cwd, timeout=900)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_generate_ruhnp_end_to_end_on_the_embedded_model(
+    embedded_gguf: Path, small_corpus: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "ruhnp-01"
+    result = rudatagen(
+        "generate",
+        "ruhnp",
+        "--source",
+        str(small_corpus),
+        "--out",
+        str(out),
+        "--limit",
+        "2",
+        "--set",
+        "ruhnp.n_paraphrases=2",
+        "--set",
+        "ruhnp.n_non_paraphrases=2",
+        "--set",
+        "ruhnp.max_candidate_chars=200",
+        "--set",
+        "llm.max_tokens=300",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count(DEMO_NOTICE) == 1
+    assert "done: " in result.stderr and "LLM calls" in result.stderr
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["status"] in ("complete", "incomplete")
+    assert manifest["counts"]["sources"] == 2
+    assert manifest["source"]["skipped"] == {"over_limit": 2}
+    assert manifest["recipe"]["llm"]["backend"] == "llamacpp"
+    assert manifest["packages"]["llama-cpp-python"] == "0.3.36"
+
+    import datasets
+
+    loaded = datasets.load_dataset(
+        "parquet", data_files=str(out / "data" / "*.parquet"), cache_dir=str(tmp_path / "hf")
+    )["train"]
+    assert loaded.num_rows == manifest["counts"]["rows"] == 2 - manifest["counts"]["failed"]
+    assert {"id", "query", "pos", "neg", "model", "prompt_version", "attempts"} <= set(
+        loaded.column_names
+    )
+
+    again = rudatagen(
+        "generate",
+        "ruhnp",
+        "--source",
+        str(small_corpus),
+        "--out",
+        str(out),
+        "--limit",
+        "2",
+        "--set",
+        "ruhnp.n_paraphrases=2",
+        "--set",
+        "ruhnp.n_non_paraphrases=2",
+        "--set",
+        "ruhnp.max_candidate_chars=200",
+        "--set",
+        "llm.max_tokens=300",
+    )
+    assert again.returncode == 0, again.stderr
+    assert "resuming: " in again.stderr
+
+
+def test_missing_source_file(tmp_path: Path) -> None:
+    result = rudatagen(
+        "generate", "ruhnp", "--source", str(tmp_path / "nope.tsv"), "--out", str(tmp_path / "o")
+    )
+    assert_one_line_error(result, "nope.tsv")
+
+
+def test_no_source_at_all(tmp_path: Path) -> None:
+    assert_one_line_error(rudatagen("generate", "ruhnp", "--out", str(tmp_path / "o")), "--source")
+
+
+def test_typo_in_a_set_key_names_the_key(small_corpus: Path, tmp_path: Path) -> None:
+    result = rudatagen(
+        "generate",
+        "ruhnp",
+        "--source",
+        str(small_corpus),
+        "--out",
+        str(tmp_path / "o"),
+        "--set",
+        "llm.temprature=0.1",
+    )
+    assert_one_line_error(result, "llm.temprature")
+
+
+def test_typo_in_a_recipe_file_names_the_key(small_corpus: Path, tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("ruhnp:\n  n_paraphrase: 5\n", encoding="utf-8")
+    result = rudatagen(
+        "generate",
+        "ruhnp",
+        "--recipe",
+        str(recipe),
+        "--source",
+        str(small_corpus),
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert_one_line_error(result, "ruhnp.n_paraphrase")
+
+
+def test_out_is_a_file(small_corpus: Path, tmp_path: Path) -> None:
+    target = tmp_path / "file"
+    target.write_text("x", encoding="utf-8")
+    result = rudatagen("generate", "ruhnp", "--source", str(small_corpus), "--out", str(target))
+    assert_one_line_error(result, "not a directory")
+
+
+@pytest.mark.parametrize("recipe", sorted((REPO / "recipes").glob("*.yaml")), ids=lambda p: p.name)
+def test_recipe_check_accepts_the_shipped_recipes(recipe: Path) -> None:
+    result = rudatagen("recipe", "check", "--recipe", str(recipe))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ok: task ruhnp")
+
+
+def test_recipe_show_applies_overrides() -> None:
+    result = rudatagen(
+        "recipe",
+        "show",
+        "--recipe",
+        "recipes/ruhnp.yaml",
+        "--set",
+        "llm.model=Qwen/Qwen2.5-7B-Instruct",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "model: Qwen/Qwen2.5-7B-Instruct" in result.stdout
+    assert "n_paraphrases: 5" in result.stdout
