@@ -35,7 +35,7 @@ $(WHEELS)/.llama-built: | $(VENV)/bin/python
 
 $(VENV)/.installed: pyproject.toml $(WHEELS)/.llama-built
 	$(PIP) install $(TORCH)
-	$(PIP) install --find-links $(WHEELS) -e '.[llamacpp,dev]' $(TORCH)
+	$(PIP) install --find-links $(WHEELS) -e '.[llamacpp,train,dev]' $(TORCH)
 	touch $@
 
 $(GGUF): $(VENV)/.installed

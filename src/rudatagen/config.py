@@ -13,17 +13,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from rudatagen.errors import RudatagenError
+from rudatagen.filters.settings import FilterSettings
+from rudatagen.strict import StrictModel
 
 EMBEDDED_MODEL_NAME = "gemma-3-270m-q4_k_m (embedded demo)"
-
-
-class StrictModel(BaseModel):
-    """Base for every recipe section: unknown keys are errors, not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class SourceSettings(StrictModel):
@@ -152,6 +148,7 @@ class Recipe(StrictModel):
     ruhnp: RuHNPSettings = Field(default_factory=RuHNPSettings)
     output: OutputSettings = Field(default_factory=OutputSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    filters: FilterSettings = Field(default_factory=FilterSettings)
 
     def public_dict(self) -> dict[str, Any]:
         """The resolved recipe as written to manifests (secrets never live in a recipe)."""

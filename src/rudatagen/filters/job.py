@@ -1,0 +1,194 @@
+"""One ``filter`` invocation: a generation run directory in, a filtered one out, with reports.
+
+``OUT/`` gets ``data/shard-00000.parquet`` (records with their surviving ``pos``/``neg``),
+``candidates.parquet`` (every candidate with its scores, kept or not), ``rejects.parquet`` (the
+rejected ones with filter and reason; records dropped for too few survivors are there too),
+``funnel.json`` / ``funnel.md``, ``histograms/*.png`` and ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from rudatagen.config import Recipe
+from rudatagen.errors import RudatagenError
+from rudatagen.filters.candidates import LABEL_NAMES, NON_PARAPHRASE, PARAPHRASE, CandidateTable
+from rudatagen.filters.pipeline import reassemble, run_stages
+from rudatagen.filters.registry import build_filters
+from rudatagen.filters.reports import funnel_dict, funnel_markdown, write_histograms
+from rudatagen.manifest import command_line, now_iso, package_versions
+from rudatagen.store import write_json_atomic
+
+REQUIRED_COLUMNS = ("id", "query", "pos", "neg")
+
+
+@dataclass
+class FilterJobResult:
+    funnel: dict[str, Any]
+    records_in: int
+    records_out: int
+    out: Path
+    seconds: float
+
+    def summary(self) -> str:
+        c_in, c_out = self.funnel["candidates_in"], self.funnel["candidates_out"]
+        return (
+            f"records {self.records_in} → {self.records_out}; candidates "
+            + ", ".join(f"{label} {c_in[label]} → {c_out[label]}" for label in c_in)
+            + f"; {self.seconds:.1f}s"
+        )
+
+
+def read_run_records(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The records of a generation (or earlier filter) run, and its manifest if any."""
+    data = run_dir / "data"
+    shards = sorted(data.glob("*.parquet")) if data.is_dir() else []
+    if not run_dir.is_dir() or not shards:
+        raise RudatagenError(f"--in {run_dir} is not a run directory (no data/*.parquet)")
+    records: list[dict[str, Any]] = []
+    for shard in shards:
+        try:
+            table = pq.read_table(shard)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise RudatagenError(f"unreadable shard {shard}: {exc}") from None
+        missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
+        if missing:
+            raise RudatagenError(
+                f"{shard} lacks column(s) {', '.join(missing)} "
+                f"(has {', '.join(table.column_names)})"
+            )
+        records.extend(table.to_pylist())
+    manifest_path = run_dir / "manifest.json"
+    manifest = None
+    if manifest_path.is_file():
+        import json
+
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    return records, manifest
+
+
+def _expected_counts(recipe: Recipe, manifest: dict[str, Any] | None) -> tuple[int, int]:
+    ruhnp = ((manifest or {}).get("recipe") or {}).get("ruhnp") or {}
+    return (
+        int(ruhnp.get("n_paraphrases", recipe.ruhnp.n_paraphrases)),
+        int(ruhnp.get("n_non_paraphrases", recipe.ruhnp.n_non_paraphrases)),
+    )
+
+
+def run_filter_job(recipe: Recipe, in_dir: Path, out_dir: Path) -> FilterJobResult:
+    """Filter ``in_dir`` into ``out_dir`` (replacing an earlier filter output there)."""
+    started = time.perf_counter()
+    if out_dir.resolve() == in_dir.resolve():
+        raise RudatagenError("--out must differ from --in (the input run is left untouched)")
+    records, in_manifest = read_run_records(in_dir)
+    filters = build_filters(recipe.filters)  # settings are validated; models load on first use
+    table = CandidateTable.from_records(records)
+    n_pos, n_neg = _expected_counts(recipe, in_manifest)
+    short = sum(1 for r in records if len(r["pos"] or ()) < n_pos or len(r["neg"] or ()) < n_neg)
+    empty = sum(1 for r in records if not (r["pos"] or r["neg"]))
+
+    candidates_in = _counts(table, np.ones(len(table), dtype=bool))
+    stages = run_stages(table, filters)
+    settings = recipe.filters
+    rebuilt = reassemble(table, records, settings.min_pos, settings.min_neg)
+    dropped_ids = {d["id"] for d in rebuilt.dropped}
+    in_dropped = np.fromiter((rid in dropped_ids for rid in table.record_id), bool, len(table))
+    dropped_alive = table.alive & in_dropped
+    dropped_with_records = _counts(table, dropped_alive)
+    for row in np.flatnonzero(dropped_alive).tolist():
+        table.alive[row] = False
+        table.rejected_by[row] = "min_survivors"
+        table.reason[row] = "its record has too few surviving candidates"
+    funnel = funnel_dict(
+        stages,
+        candidates_in=candidates_in,
+        dropped_with_records=dropped_with_records,
+        candidates_out=_counts(table, table.alive),
+        records={
+            "in": len(records),
+            "out": len(rebuilt.records),
+            "dropped": len(rebuilt.dropped),
+            "with_fewer_candidates_than_expected": short,
+            "with_no_candidates": empty,
+        },
+    )
+
+    _prepare_out(out_dir)
+    _write_records(out_dir, rebuilt.records, records)
+    candidates = _candidate_table(table)
+    pq.write_table(candidates, out_dir / "candidates.parquet", compression="zstd")
+    rejected = candidates.filter(pc.invert(candidates.column("kept")))
+    pq.write_table(rejected, out_dir / "rejects.parquet", compression="zstd")
+    write_json_atomic(out_dir / "funnel.json", funnel)
+    (out_dir / "funnel.md").write_text(funnel_markdown(funnel), encoding="utf-8")
+    histograms = write_histograms(table, out_dir / "histograms")
+    seconds = time.perf_counter() - started
+    write_json_atomic(
+        out_dir / "manifest.json",
+        {
+            "task": "filter",
+            "created": now_iso(),
+            "command": command_line(),
+            "input": str(in_dir),
+            "input_fingerprint": (in_manifest or {}).get("fingerprint"),
+            "recipe": recipe.public_dict(),
+            "filters": [
+                {"name": f.name, "version": f.version, "settings": f.thresholds()} for f in filters
+            ],
+            "counts": funnel["records"]
+            | {"candidates_in": candidates_in, "candidates_out": funnel["candidates_out"]},
+            "histograms": [p.name for p in histograms],
+            "wall_s": round(seconds, 3),
+            "packages": package_versions(),
+        },
+    )
+    return FilterJobResult(funnel, len(records), len(rebuilt.records), out_dir, seconds)
+
+
+def _counts(table: CandidateTable, mask: np.ndarray) -> dict[str, int]:
+    return {
+        LABEL_NAMES[value]: int(np.count_nonzero(mask & (table.label == value)))
+        for value in (PARAPHRASE, NON_PARAPHRASE)
+    }
+
+
+def _prepare_out(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RudatagenError(f"--out {out_dir} exists and is not a directory")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out_dir / "data", ignore_errors=True)
+    shutil.rmtree(out_dir / "histograms", ignore_errors=True)
+    (out_dir / "data").mkdir()
+
+
+def _write_records(
+    out_dir: Path, kept: list[dict[str, Any]], original: list[dict[str, Any]]
+) -> None:
+    schema = pa.Table.from_pylist(original[:1]).schema if original else None
+    table = pa.Table.from_pylist(kept, schema=schema)
+    pq.write_table(table, out_dir / "data" / "shard-00000.parquet", compression="zstd")
+
+
+def _candidate_table(table: CandidateTable) -> pa.Table:
+    columns: dict[str, Any] = {
+        "record_id": table.record_id,
+        "label": [LABEL_NAMES[int(v)] for v in table.label],
+        "position": table.position,
+        "query": table.query,
+        "text": table.text,
+        "kept": table.alive,
+        "filter": table.rejected_by,
+        "reason": table.reason,
+    }
+    for column, values in sorted(table.scores.items()):
+        columns[column] = values
+    return pa.table(columns)

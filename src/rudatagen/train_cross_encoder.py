@@ -1,0 +1,178 @@
+"""Train a cross-encoder for the ``cross_encoder`` filter with sentence-transformers' trainer.
+
+``kind="paraphrase"``: one logit trained with ``BinaryCrossEntropyLoss`` on 1/0 labels; use it with
+``kind: paraphrase``. ``kind="nli"``: three logits trained with ``CrossEntropyLoss`` on
+``NLI_LABELS`` (names or their indices), saved with that ``id2label``; use it with ``kind: nli``.
+A seeded ``eval_fraction`` of the pairs is held out and scored with
+``CrossEncoderClassificationEvaluator``; ``training.json`` next to the model keeps the data size,
+the settings and those metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from rudatagen.errors import MissingDependencyError, RudatagenError
+from rudatagen.filters.models import load_cross_encoder
+
+NLI_LABELS = ("entailment", "neutral", "contradiction")
+Pair = tuple[str, str, int | str]
+
+
+@dataclass
+class TrainingReport:
+    """What ``training.json`` holds."""
+
+    out_dir: str
+    base_model: str
+    kind: str
+    train_pairs: int
+    eval_pairs: int
+    label_counts: dict[str, int]
+    settings: dict[str, Any]
+    metrics: dict[str, float]
+    seconds: float
+
+
+def _label_ids(pairs: Sequence[Pair], kind: str) -> list[int]:
+    """Labels as class ids: 0/1 for paraphrase, indices into ``NLI_LABELS`` for NLI."""
+    names = ("0", "1") if kind == "paraphrase" else NLI_LABELS
+    ids = []
+    for _, _, label in pairs:
+        key = str(int(label)) if isinstance(label, (bool, int, float)) else str(label).lower()
+        if key in names:
+            ids.append(names.index(key))
+        elif kind == "nli" and key.isdigit() and int(key) < len(names):
+            ids.append(int(key))
+        else:
+            raise RudatagenError(
+                f"label {label!r} is not one of {', '.join(names)} (kind {kind} training)"
+            )
+    return ids
+
+
+def train_cross_encoder(
+    pairs: Sequence[Pair],
+    base_model: str,
+    out_dir: str | Path,
+    kind: Literal["paraphrase", "nli"] = "paraphrase",
+    epochs: float = 1.0,
+    batch_size: int = 16,
+    learning_rate: float = 5e-5,
+    max_length: int | None = 128,
+    seed: int = 42,
+    eval_fraction: float = 0.1,
+    device: str | None = None,
+) -> TrainingReport:
+    """Fine-tune ``base_model`` (any encoder; a new head is added) on ``(text_1, text_2, label)``.
+
+    The model is saved to ``out_dir`` so that ``CrossEncoder(out_dir)`` loads it; checkpoints go
+    to a temporary folder and are not kept.
+    """
+    try:
+        from datasets import Dataset
+        from sentence_transformers.cross_encoder import (
+            CrossEncoderTrainer,
+            CrossEncoderTrainingArguments,
+        )
+        from sentence_transformers.cross_encoder.evaluation import (
+            CrossEncoderClassificationEvaluator,
+        )
+        from sentence_transformers.cross_encoder.losses import (
+            BinaryCrossEntropyLoss,
+            CrossEntropyLoss,
+        )
+        from transformers import set_seed
+    except ImportError as exc:
+        raise MissingDependencyError("sentence-transformers", "train", "Training") from exc
+
+    if not 0 <= eval_fraction < 1:
+        raise RudatagenError(f"eval_fraction must be in [0, 1), got {eval_fraction}")
+    labels = _label_ids(pairs, kind)
+    order = list(range(len(pairs)))
+    random.Random(seed).shuffle(order)
+    n_eval = round(len(order) * eval_fraction)
+    eval_rows, train_rows = order[:n_eval], order[n_eval:]
+    if not train_rows:
+        raise RudatagenError(f"no pairs left to train on ({len(pairs)} pairs given)")
+
+    set_seed(seed)  # the new head's initial weights
+    started = time.perf_counter()
+    if kind == "paraphrase":
+        model = load_cross_encoder(base_model, device, max_length, num_labels=1)
+        loss = BinaryCrossEntropyLoss(model)
+    else:
+        model = load_cross_encoder(base_model, device, max_length, num_labels=len(NLI_LABELS))
+        model.config.id2label = dict(enumerate(NLI_LABELS))
+        model.config.label2id = {name: i for i, name in enumerate(NLI_LABELS)}
+        loss = CrossEntropyLoss(model)
+
+    def columns(rows: list[int]) -> dict[str, list[Any]]:
+        return {
+            "sentence1": [str(pairs[i][0]) for i in rows],
+            "sentence2": [str(pairs[i][1]) for i in rows],
+            "label": [float(labels[i]) if kind == "paraphrase" else labels[i] for i in rows],
+        }
+
+    with tempfile.TemporaryDirectory(prefix="rudatagen-ce-") as scratch:
+        args = CrossEncoderTrainingArguments(
+            output_dir=scratch,
+            num_train_epochs=epochs,
+            per_device_train_batch_size=batch_size,
+            learning_rate=learning_rate,
+            warmup_steps=0.1,
+            seed=seed,
+            save_strategy="no",
+            logging_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
+            dataloader_pin_memory=model.device.type == "cuda",
+        )
+        trainer = CrossEncoderTrainer(
+            model=model, args=args, train_dataset=Dataset.from_dict(columns(train_rows)), loss=loss
+        )
+        trainer.train()
+
+    metrics: dict[str, float] = {}
+    if eval_rows:
+        evaluator = CrossEncoderClassificationEvaluator(
+            sentence_pairs=[[str(pairs[i][0]), str(pairs[i][1])] for i in eval_rows],
+            labels=[labels[i] for i in eval_rows],
+            name="held_out",
+            batch_size=batch_size,
+            write_csv=False,
+        )
+        metrics = {key: float(value) for key, value in evaluator(model).items()}
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out))
+    names = ("non_paraphrase", "paraphrase") if kind == "paraphrase" else NLI_LABELS
+    report = TrainingReport(
+        out_dir=str(out),
+        base_model=str(base_model),
+        kind=kind,
+        train_pairs=len(train_rows),
+        eval_pairs=len(eval_rows),
+        label_counts={names[k]: v for k, v in sorted(Counter(labels).items())},
+        settings={
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "max_length": max_length,
+            "seed": seed,
+            "eval_fraction": eval_fraction,
+        },
+        metrics=metrics,
+        seconds=round(time.perf_counter() - started, 2),
+    )
+    (out / "training.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
+    return report
