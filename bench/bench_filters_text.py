@@ -3,7 +3,9 @@
 Heuristic, lexical and dedup, each on every candidate of a synthetic table of 10k, 100k and 1M
 candidates (10 per query: 5 reworded "paraphrases", 5 "non-paraphrases" with a changed number or
 word; 1% exact copies of another record's candidate, 1% one-word near-copies). Each size runs in
-a fresh subprocess, so the peak RSS (``ru_maxrss``) is that size's alone.
+a fresh subprocess, so the peak RSS (``ru_maxrss``) is that size's alone; it is printed after
+each filter (heuristic/lexical/dedup), so a filter's own peak shows as a step. "base MB" is the
+RSS with the synthetic records and the candidate table built.
 
     .venv/bin/python bench/bench_filters_text.py [--sizes 10000 100000 1000000]
 """
@@ -104,8 +106,15 @@ def child(size: int) -> dict[str, Any]:
         outcome = filter_class(filter_class.Settings()).apply(table, rows)
         result[f"{filter_class.name}_s"] = time.perf_counter() - started
         result[f"{filter_class.name}_rejected"] = int(outcome.reject.sum())
-    result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        result[f"{filter_class.name}_peak_mb"] = peak_mb()
+        del outcome
+    result["peak_mb"] = peak_mb()
     return result
+
+
+def peak_mb() -> float:
+    """The peak resident set size of this process so far (``ru_maxrss`` is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:
@@ -119,7 +128,7 @@ def main() -> None:
 
     names = [filter_class.name for filter_class in FILTERS]
     header = "".join(f"{name + ' s':>12}" for name in names)
-    print(f"{'candidates':>10}{header}{'total s':>10}{'rejected':>22}{'base MB':>9}{'peak MB':>9}")
+    print(f"{'candidates':>10}{header}{'total s':>10}{'rejected':>22}{'base MB':>9}{'peak MB':>16}")
     previous: dict[str, Any] | None = None
     for size in args.sizes:
         command = [sys.executable, __file__, "--child", str(size)]
@@ -128,9 +137,10 @@ def main() -> None:
         figures["total_s"] = sum(figures[f"{name}_s"] for name in names)
         times = "".join(f"{figures[f'{name}_s']:>12.2f}" for name in names)
         rejected = "/".join(str(figures[f"{name}_rejected"]) for name in names)
+        peaks = "/".join(f"{figures[f'{name}_peak_mb']:.0f}" for name in names)
         print(
             f"{figures['size']:>10}{times}{figures['total_s']:>10.2f}{rejected:>22}"
-            f"{figures['baseline_mb']:>9.0f}{figures['peak_mb']:>9.0f}"
+            f"{figures['baseline_mb']:>9.0f}{peaks:>16}"
         )
         if previous:
             factor = figures["size"] / previous["size"]

@@ -9,6 +9,7 @@ import typer
 from rudatagen import __version__
 from rudatagen.cli.filter import filter_command
 from rudatagen.cli.generate import generate_app
+from rudatagen.cli.models import calibrate_command, train_cross_encoder_command
 from rudatagen.cli.recipe import recipe_app
 
 app = typer.Typer(
@@ -38,6 +39,8 @@ def root(
 app.add_typer(generate_app, name="generate")
 app.add_typer(recipe_app, name="recipe")
 app.command("filter")(filter_command)
+app.command("calibrate")(calibrate_command)
+app.command("train-cross-encoder")(train_cross_encoder_command)
 
 
 def main() -> None:

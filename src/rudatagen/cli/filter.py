@@ -24,5 +24,6 @@ def filter_command(
 
         result = run_filter_job(resolved, in_dir, out)
         say(f"done: {result.summary()}")
-        say(f"funnel: {out / 'funnel.md'}; rejects: {out / 'rejects.parquet'}; "
-            f"data: {out / 'data'}")
+        say(
+            f"funnel: {out / 'funnel.md'}; rejects: {out / 'rejects.parquet'}; data: {out / 'data'}"
+        )

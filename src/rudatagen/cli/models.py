@@ -1,0 +1,163 @@
+"""``rudatagen calibrate`` and ``rudatagen train-cross-encoder``: thresholds and filter models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from rudatagen.cli.common import RecipeOption, SetOption, say, user_errors
+from rudatagen.config import load_recipe
+from rudatagen.errors import RudatagenError
+
+PairsOption = Annotated[
+    Path, typer.Option("--pairs", help="Labelled pairs: tsv, csv, jsonl, parquet.")
+]
+Text1Option = Annotated[str, typer.Option("--text1", help="Column of the first text.")]
+Text2Option = Annotated[str, typer.Option("--text2", help="Column of the second text.")]
+LabelOption = Annotated[str, typer.Option("--label", help="Column of the label.")]
+PositiveOption = Annotated[
+    list[str], typer.Option("--positive", help="Label value(s) of positive pairs (repeatable).")
+]
+NegativeOption = Annotated[
+    list[str], typer.Option("--negative", help="Label value(s) of negative pairs (repeatable).")
+]
+
+
+def calibrate_command(
+    pairs: PairsOption,
+    text1: Text1Option = "text_1",
+    text2: Text2Option = "text_2",
+    label: LabelOption = "class",
+    positive: PositiveOption = ["1"],  # noqa: B006 - typer reads the default
+    negative: NegativeOption = ["-1"],  # noqa: B006
+    scorer: Annotated[
+        Literal["cross_encoder", "biencoder", "lexical"],
+        typer.Option(help="What scores the pairs."),
+    ] = "cross_encoder",
+    target_precision: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.95,
+    model: Annotated[
+        str | None, typer.Option(help="Model of the scorer (else the recipe's).")
+    ] = None,
+    snippet: Annotated[
+        Path | None, typer.Option(help="Write the recipe snippet here (default: print only).")
+    ] = None,
+    recipe: RecipeOption = None,
+    set_: SetOption = None,
+) -> None:
+    """Precision/recall of a scorer on labelled pairs; the threshold reaching a target precision."""
+    with user_errors():
+        from rudatagen.calibration import calibrate, load_labelled_pairs
+
+        overrides = list(set_ or [])
+        if model is not None and scorer != "lexical":
+            overrides.append(f"filters.{scorer}.model={model}")
+        resolved = load_recipe(recipe, overrides)
+        settings = getattr(resolved.filters, scorer) if scorer != "lexical" else None
+        labelled = load_labelled_pairs(
+            pairs, text_1=text1, text_2=text2, label=label, positive=positive, negative=negative
+        )
+        say(
+            f"pairs: {len(labelled)} ({int(labelled.labels.sum())} positive); "
+            f"skipped by label: {labelled.skipped or 'none'}"
+        )
+        result = calibrate(labelled, target_precision, scorer, settings)
+        typer.echo(
+            f"scorer {scorer}: threshold {result.recipe_threshold:g} gives precision "
+            f"{result.precision:.3f}, recall {result.recall:.3f} "
+            f"(target precision {target_precision:g})"
+        )
+        typer.echo(
+            "curve: "
+            + "; ".join(
+                f"{name} → threshold {p.threshold:.4f}, "
+                f"precision {p.precision:.3f}, recall {p.recall:.3f}"
+                for name, p in result.points.items()
+            )
+        )
+        text = result.recipe_yaml()
+        typer.echo(text)
+        if snippet is not None:
+            snippet.write_text(text, encoding="utf-8")
+            snippet.with_suffix(".json").write_text(
+                json.dumps(result.as_dict(), ensure_ascii=False, indent=2, default=str),
+                encoding="utf-8",
+            )
+            say(f"wrote {snippet} and {snippet.with_suffix('.json')}")
+
+
+def train_cross_encoder_command(
+    pairs: PairsOption,
+    base: Annotated[str, typer.Option("--base", help="Base encoder (Hub id or folder).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where the trained model goes.")],
+    text1: Text1Option = "text_1",
+    text2: Text2Option = "text_2",
+    label: LabelOption = "class",
+    positive: PositiveOption = ["1"],  # noqa: B006
+    negative: NegativeOption = ["-1"],  # noqa: B006
+    kind: Annotated[Literal["paraphrase", "nli"], typer.Option()] = "paraphrase",
+    epochs: Annotated[float, typer.Option(min=0.01)] = 1.0,
+    batch_size: Annotated[int, typer.Option(min=1)] = 16,
+    learning_rate: Annotated[float, typer.Option(min=0.0)] = 5e-5,
+    max_length: Annotated[int, typer.Option(min=8)] = 128,
+    eval_fraction: Annotated[float, typer.Option(min=0.0, max=0.5)] = 0.1,
+    limit: Annotated[int | None, typer.Option(min=1, help="Train on at most N pairs.")] = None,
+    seed: int = 42,
+) -> None:
+    """Train a paraphrase (or 3-way NLI) cross-encoder that loads as the filter's model.
+
+    For ``--kind nli`` the label column holds entailment / neutral / contradiction.
+    """
+    with user_errors():
+        from rudatagen.train_cross_encoder import train_cross_encoder
+
+        triples = _training_pairs(pairs, text1, text2, label, positive, negative, kind)
+        if limit is not None:
+            triples = triples[:limit]
+        say(f"training a {kind} cross-encoder on {len(triples)} pairs from {base}")
+        report = train_cross_encoder(
+            triples,
+            base,
+            out,
+            kind=kind,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            max_length=max_length,
+            seed=seed,
+            eval_fraction=eval_fraction,
+        )
+        say(
+            f"done in {report.seconds:.0f}s: {report.train_pairs} train / {report.eval_pairs} "
+            f"eval pairs; metrics {report.metrics}; model in {out}"
+        )
+        say(
+            "use it: --set filters.cross_encoder.enabled=true "
+            f"--set filters.cross_encoder.model={out}"
+            f" --set filters.cross_encoder.kind={kind}"
+        )
+
+
+def _training_pairs(
+    path: Path,
+    text1: str,
+    text2: str,
+    label: str,
+    positive: list[str],
+    negative: list[str],
+    kind: str,
+) -> list[tuple[str, str, int | str]]:
+    from rudatagen.calibration import _read_table, load_labelled_pairs
+
+    if kind == "paraphrase":
+        labelled = load_labelled_pairs(
+            path, text_1=text1, text_2=text2, label=label, positive=positive, negative=negative
+        )
+        return [(a, b, int(y)) for a, b, y in labelled.triples()]
+    rows = _read_table(path, [text1, text2, label])
+    triples = [(str(r[text1]), str(r[text2]), str(r[label])) for r in rows if r[text1] and r[text2]]
+    if not triples:
+        raise RudatagenError(f"{path}: no labelled pairs")
+    return triples
