@@ -234,8 +234,9 @@ def paraphrase_ce(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]
     train = positives[:100] + negatives[:100]
     held_out = positives[100:150] + negatives[100:150]
     out = tmp_path_factory.mktemp("ce") / "paraphrase"
+    # batch 8 (25 steps) separates more reliably than batch 16 with the English MiniLM
     train_cross_encoder(
-        train, MINILM, out, epochs=1, batch_size=16, learning_rate=1e-4, max_length=64
+        train, MINILM, out, epochs=1, batch_size=8, learning_rate=1e-4, max_length=64
     )
     return out, held_out
 
@@ -260,7 +261,8 @@ def test_trained_cross_encoder_separates_held_out_pairs(paraphrase_ce: tuple[Pat
     cross = CrossEncoderFilter(CrossEncoderSettings(model=str(path), kind="paraphrase"))
     prob = cross.probabilities([(a, b) for a, b, _ in held_out])
     labels = np.array([y for *_, y in held_out])
-    assert prob[labels == 1].mean() > prob[labels == 0].mean()
+    paraphrase, non_paraphrase = prob[labels == 1].mean(), prob[labels == 0].mean()
+    assert paraphrase > non_paraphrase, (paraphrase, non_paraphrase)
 
 
 def test_calibration_scorers_use_the_filters_scores(paraphrase_ce: tuple[Path, list]) -> None:

@@ -167,7 +167,9 @@ def test_heuristic_near_copies_within_a_record_keep_the_first() -> None:
     ]
     result, reasons = run(HeuristicFilter, records)
     assert result.reject.tolist() == [False, True, True, False, False]
-    assert reasons[copy].startswith("near-duplicate of paraphrase #0 in the same record")
+    assert (
+        reasons[copy] == "near-duplicate in the same record: similarity 100.0 ≥ 95 to paraphrase #0"
+    )
     assert "artefact" in reasons[artefact]  # so its near-copy `after` is the first kept
     ratio = result.scores["heuristic_length_ratio"]
     assert ((ratio > 0.5) & (ratio < 2)).all()
@@ -235,12 +237,13 @@ def test_dedup_exact_and_query_repeats_across_records() -> None:
     result, reasons = run(DedupFilter, records)
     assert result.reject.tolist() == [False, False, True, True, False, True, True, True]
     assert (
-        reasons[SENTENCES[0].upper().rstrip(".")] == "exact duplicate of a candidate in record r1"
+        reasons[SENTENCES[0].upper().rstrip(".")]
+        == "exact duplicate of a candidate (kept in record r1)"
     )
-    assert reasons[DOG] == "repeats the query of record r1"
-    assert reasons[SENTENCES[3]] == "repeats the query of record r4"  # a later record's query
-    assert reasons[QUERY + "!!"] == "repeats the query of record r2"
-    assert reasons[SENTENCES[1]] == "exact duplicate of a candidate in record r1"
+    assert reasons[DOG] == "repeats the query (of record r1)"
+    assert reasons[SENTENCES[3]] == "repeats the query (of record r4)"  # a later record's query
+    assert reasons[QUERY + "!!"] == "repeats the query (of record r2)"
+    assert reasons[SENTENCES[1]] == "exact duplicate of a candidate (kept in record r1)"
     assert result.scores["dedup_max_jaccard"][result.reject].min() == 1.0
 
 
@@ -260,9 +263,11 @@ def test_dedup_near_duplicates_across_records() -> None:
     assert 0.85 < exact < 0.95  # a one-word change in a long sentence
     assert (
         reasons[near]
-        == f"near-duplicate of a candidate in record r1: shingle Jaccard {exact:.2f} ≥ 0.85"
+        == f"near-duplicate of a candidate (in record r1): shingle Jaccard {exact:.2f} ≥ 0.85"
     )
-    assert reasons[near_query].startswith("near-copy of the query of record r3: shingle Jaccard 0.")
+    assert reasons[near_query].startswith(
+        "near-copy of the query (of record r3): shingle Jaccard 0."
+    )
     score = result.scores["dedup_max_jaccard"]
     assert score[0] == score[3] == pytest.approx(exact)  # both ends of the pair get the score
     assert (score[result.reject] >= 0.85).all()
@@ -270,7 +275,7 @@ def test_dedup_near_duplicates_across_records() -> None:
 
     without_queries = run(DedupFilter, records, against_queries=False)[1]
     assert without_queries.keys() == {near, near_query}
-    assert without_queries[near_query].startswith("near-duplicate of a candidate in record r3")
+    assert without_queries[near_query].startswith("near-duplicate of a candidate (in record r3)")
     assert not run(DedupFilter, records, near=False)[0].reject.any()
 
 

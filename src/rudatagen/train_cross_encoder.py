@@ -71,7 +71,6 @@ def train_cross_encoder(
     seed: int = 42,
     eval_fraction: float = 0.1,
     device: str | None = None,
-    head_learning_rate: float | None = None,
 ) -> TrainingReport:
     """Fine-tune ``base_model`` (any encoder; a new head is added) on ``(text_1, text_2, label)``.
 
@@ -136,7 +135,6 @@ def train_cross_encoder(
             report_to="none",
             disable_tqdm=True,
             dataloader_pin_memory=model.device.type == "cuda",
-            learning_rate_mapping={r"\bclassifier\.": head_learning_rate} if head_learning_rate else {},
         )
         trainer = CrossEncoderTrainer(
             model=model, args=args, train_dataset=Dataset.from_dict(columns(train_rows)), loss=loss

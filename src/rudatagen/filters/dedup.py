@@ -199,12 +199,12 @@ class DedupFilter(Filter):
                 record_id = table.record_id[row]
                 if query_loose[record_id].replace(" ", "") == key:
                     owner = record_id
-                why[index], score[index] = f"repeats the query of record {owner}", 1.0
+                why[index], score[index] = f"repeats the query (of record {owner})", 1.0
                 continue
             first = first_copy.setdefault(key, index)
             if first != index:
                 kept = table.record_id[row_list[first]]
-                why[index] = f"exact duplicate of a candidate in record {kept}"
+                why[index] = f"exact duplicate of a candidate (kept in record {kept})"
                 score[index] = 1.0
 
     def _near(
@@ -267,10 +267,10 @@ class DedupFilter(Filter):
             hit_v[first].tolist(), hit_u[first].tolist(), hit_sim[first].tolist(), strict=True
         ):
             if source < queries:
-                what = f"near-copy of the query of record {owners[source]}"
+                what = f"near-copy of the query (of record {owners[source]})"
             else:
                 kept = table.record_id[row_list[candidates[source - queries]]]
-                what = f"near-duplicate of a candidate in record {kept}"
+                what = f"near-duplicate of a candidate (in record {kept})"
             why[candidates[node - queries]] = (
                 f"{what}: shingle Jaccard {value:.2f} ≥ {settings.threshold:g}"
             )

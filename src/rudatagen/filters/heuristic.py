@@ -171,6 +171,7 @@ class HeuristicFilter(Filter):
                 first = rows[members[earlier[0]]]
                 label = LABEL_NAMES[int(table.label[first])]
                 why[index] = (
-                    f"near-duplicate of {label} #{int(table.position[first])} in the same "
-                    f"record: similarity {float(scores[earlier[0], j]):.1f} ≥ {threshold:g}"
+                    f"near-duplicate in the same record: similarity "
+                    f"{float(scores[earlier[0], j]):.1f} ≥ {threshold:g} to {label} "
+                    f"#{int(table.position[first])}"
                 )
