@@ -113,8 +113,10 @@ def bench_llama_overhead(items: int, rounds: int) -> None:
                 f"  round {round_ + 1}: bare {calls} calls {tokens} tok in {seconds:.1f}s; "
                 f"rudatagen {ours[1]} calls {ours[2]} tok in {ours[0]:.1f}s"
             )
-        print(f"[1] llama.cpp server, {items} RuHNP items x {rounds} rounds, "
-              f"concurrency {CONCURRENCY}")
+        print(
+            f"[1] llama.cpp server, {items} RuHNP items x {rounds} rounds, "
+            f"concurrency {CONCURRENCY}"
+        )
         print("\n".join(details))
         bare_rate = totals["bare"][2] / totals["bare"][0]
         ours_rate = totals["rudatagen"][2] / totals["rudatagen"][0]
