@@ -275,3 +275,28 @@ def test_calibration_scorers_use_the_filters_scores(paraphrase_ce: tuple[Path, l
     bi = BiEncoderSettings(model=MINILM)
     result = calibrate(sample, 0.5, "biencoder", bi)
     assert result.recipe_yaml().splitlines()[1:3] == ["filters:", "  biencoder:"]
+
+
+def test_trained_nli_cross_encoder_is_an_nli_filter_model(tmp_path: Path) -> None:
+    from rudatagen.train_cross_encoder import NLI_LABELS, train_cross_encoder
+
+    premises = [f"В городе {i} открыли новую школу." for i in range(8)]
+    pairs: list[tuple[str, str, int | str]] = []
+    for premise in premises:
+        pairs += [(premise, "В городе открыли школу.", "entailment")]
+        pairs += [(premise, "Школа стала лучшей в стране.", "Neutral")]
+        pairs += [(premise, "В городе закрыли все школы.", 2)]  # an index into NLI_LABELS
+    with pytest.raises(RudatagenError, match="not one of entailment, neutral, contradiction"):
+        train_cross_encoder([*pairs, ("a", "b", "maybe")], MINILM, tmp_path / "bad", kind="nli")
+    out = tmp_path / "nli"
+    report = train_cross_encoder(
+        pairs, MINILM, out, kind="nli", batch_size=8, max_length=32, eval_fraction=0.25
+    )
+    assert (report.train_pairs, report.eval_pairs) == (18, 6)
+    assert report.label_counts == dict.fromkeys(NLI_LABELS, 8)
+    assert "held_out_f1_macro" in json.loads((out / "training.json").read_text())["metrics"]
+    cross = CrossEncoderFilter(CrossEncoderSettings(model=str(out), kind="nli", max_length=32))
+    table = make_table((premises[0], ["В городе открыли школу."], ["В городе закрыли все школы."]))
+    result = cross.apply(table, table.alive_rows())
+    assert set(result.scores) == {ENTAIL_QC, ENTAIL_CQ, PROB}
+    assert not (tmp_path / "bad").exists()

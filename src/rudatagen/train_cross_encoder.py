@@ -59,6 +59,23 @@ def _label_ids(pairs: Sequence[Pair], kind: str) -> list[int]:
     return ids
 
 
+def _held_out_metrics(
+    model: Any, pairs: Sequence[Pair], labels: list[int], rows: list[int], batch_size: int
+) -> dict[str, float]:
+    """``CrossEncoderClassificationEvaluator`` on the held-out rows: accuracy, F1 and average
+    precision for one logit; macro/micro/weighted F1 for NLI (micro F1 is the accuracy)."""
+    from sentence_transformers.cross_encoder.evaluation import CrossEncoderClassificationEvaluator
+
+    evaluator = CrossEncoderClassificationEvaluator(
+        sentence_pairs=[[str(pairs[i][0]), str(pairs[i][1])] for i in rows],
+        labels=[labels[i] for i in rows],
+        name="held_out",
+        batch_size=batch_size,
+        write_csv=False,
+    )
+    return {key: float(value) for key, value in evaluator(model).items()}
+
+
 def train_cross_encoder(
     pairs: Sequence[Pair],
     base_model: str,
@@ -82,9 +99,6 @@ def train_cross_encoder(
         from sentence_transformers.cross_encoder import (
             CrossEncoderTrainer,
             CrossEncoderTrainingArguments,
-        )
-        from sentence_transformers.cross_encoder.evaluation import (
-            CrossEncoderClassificationEvaluator,
         )
         from sentence_transformers.cross_encoder.losses import (
             BinaryCrossEntropyLoss,
@@ -135,23 +149,14 @@ def train_cross_encoder(
             report_to="none",
             disable_tqdm=True,
             dataloader_pin_memory=model.device.type == "cuda",
+            use_cpu=model.device.type == "cpu",
         )
         trainer = CrossEncoderTrainer(
             model=model, args=args, train_dataset=Dataset.from_dict(columns(train_rows)), loss=loss
         )
         trainer.train()
 
-    metrics: dict[str, float] = {}
-    if eval_rows:
-        evaluator = CrossEncoderClassificationEvaluator(
-            sentence_pairs=[[str(pairs[i][0]), str(pairs[i][1])] for i in eval_rows],
-            labels=[labels[i] for i in eval_rows],
-            name="held_out",
-            batch_size=batch_size,
-            write_csv=False,
-        )
-        metrics = {key: float(value) for key, value in evaluator(model).items()}
-
+    metrics = _held_out_metrics(model, pairs, labels, eval_rows, batch_size) if eval_rows else {}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
