@@ -51,19 +51,50 @@ def wiki_table(queries: int, per_query: int) -> CandidateTable:
 def best_of(
     repeats: int, ours: Callable[[], Any], bare: Callable[[], Any]
 ) -> dict[str, tuple[float, float]]:
-    """Best (wall, CPU) seconds of each side over ``repeats`` alternating runs, after a warm-up.
+    """Best (wall, CPU) seconds of each side over ``repeats`` runs in alternating order.
 
     CPU time (all threads of this process) is less disturbed than wall time by other jobs on
     a shared box; both are reported.
     """
     ours(), bare()
     times: dict[str, list[tuple[float, float]]] = {"ours": [], "bare": []}
-    for _ in range(repeats):
-        for side, run in (("ours", ours), ("bare", bare)):
+    sides = [("ours", ours), ("bare", bare)]
+    for repeat in range(repeats):
+        for side, run in sides if repeat % 2 == 0 else sides[::-1]:  # no order bias
             wall, cpu = time.perf_counter(), time.process_time()
             run()
             times[side].append((time.perf_counter() - wall, time.process_time() - cpu))
     return {side: (min(t[0] for t in ts), min(t[1] for t in ts)) for side, ts in times.items()}
+
+
+class Timed:
+    """Delegates to a model and adds up the wall seconds spent in its ``method``."""
+
+    def __init__(self, model: Any, method: str) -> None:
+        self.model, self.method, self.seconds = model, method, 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.model, name)
+        if name != self.method:
+            return attribute
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return attribute(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - started
+
+        return timed
+
+
+def outside_model(name: str, stage: Callable[[], Any], timed: Timed) -> None:
+    """The stage's own time (everything but the model call), measured within one run."""
+    started = time.perf_counter()
+    stage()
+    total = time.perf_counter() - started
+    own = total - timed.seconds
+    print(f"{name}: {own * 1000:.1f} ms of {total:.2f} s outside the model ({own / total:.2%})")
 
 
 def report(name: str, items: int, unit: str, best: dict[str, tuple[float, float]]) -> None:
@@ -91,6 +122,10 @@ def bench_biencoder(model_path: str, table: CandidateTable, batch: int, repeats:
         f"{2 * len(table)} (distinct-once saves {1 - stage.encoded_texts / (2 * len(table)):.0%})"
     )
     report("bi-encoder stage", len(distinct), "texts/s", best_of(repeats, ours, bare))
+    timed = Timed(model, "encode")
+    outside_model(
+        "bi-encoder stage", lambda: BiEncoderFilter(settings, timed).apply(table, rows), timed
+    )
 
 
 def bench_cross_encoder(model_path: str, table: CandidateTable, batch: int, repeats: int) -> None:
@@ -109,6 +144,10 @@ def bench_cross_encoder(model_path: str, table: CandidateTable, batch: int, repe
 
     n = len(pairs)
     report("cross-encoder stage", n, "pairs/s", best_of(repeats, ours, bare))
+    timed = Timed(model, "predict")
+    outside_model(
+        "cross-encoder stage", lambda: CrossEncoderFilter(settings, timed).apply(table, rows), timed
+    )
     same = np.allclose(ours().scores["cross_encoder_paraphrase_prob"], bare(), atol=1e-5)
     print(f"cross-encoder: {n} pairs, scores equal to bare predict: {same}")
 

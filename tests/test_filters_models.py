@@ -222,7 +222,7 @@ def test_nli_label_missing_or_head_mismatch_is_a_clear_error(nli_model: tuple[st
 
 @pytest.fixture(scope="module")
 def paraphrase_ce(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
-    """A tiny paraphrase cross-encoder trained on 200 balanced ParaPhraser pairs (class 1 vs -1)."""
+    """A small paraphrase cross-encoder trained on 400 balanced ParaPhraser pairs (class 1 vs -1)."""
     from rudatagen.train_cross_encoder import train_cross_encoder
 
     if not PARAPHRASER.is_file():
@@ -231,12 +231,12 @@ def paraphrase_ce(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]
     random.Random(0).shuffle(triples)
     positives = [t for t in triples if t[2] == 1]
     negatives = [t for t in triples if t[2] == 0]
-    train = positives[:100] + negatives[:100]
-    held_out = positives[100:150] + negatives[100:150]
+    train = positives[:200] + negatives[:200]
+    held_out = positives[200:300] + negatives[200:300]
     out = tmp_path_factory.mktemp("ce") / "paraphrase"
-    # batch 8 (25 steps) separates more reliably than batch 16 with the English MiniLM
+    # MiniLM is English: ~50 steps are needed for a clear (if small) separation on Russian
     train_cross_encoder(
-        train, MINILM, out, epochs=1, batch_size=8, learning_rate=1e-4, max_length=64
+        train, MINILM, out, epochs=2, batch_size=16, learning_rate=5e-5, max_length=64
     )
     return out, held_out
 
@@ -244,11 +244,11 @@ def paraphrase_ce(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]
 def test_trained_cross_encoder_is_the_filters_model(paraphrase_ce: tuple[Path, list]) -> None:
     path, held_out = paraphrase_ce
     report = json.loads((path / "training.json").read_text())
-    assert report["train_pairs"] == 180 and report["eval_pairs"] == 20
-    assert report["label_counts"] == {"non_paraphrase": 100, "paraphrase": 100}
+    assert report["train_pairs"] == 360 and report["eval_pairs"] == 40
+    assert report["label_counts"] == {"non_paraphrase": 200, "paraphrase": 200}
     assert "held_out_average_precision" in report["metrics"]
     cross = CrossEncoderFilter(CrossEncoderSettings(model=str(path), kind="paraphrase"))
-    table = make_table(*[(a, [b], []) if y == 1 else (a, [], [b]) for a, b, y in held_out[45:55]])
+    table = make_table(*[(a, [b], []) if y == 1 else (a, [], [b]) for a, b, y in held_out[95:105]])
     result = cross.apply(table, table.alive_rows())
     prob = result.scores[PROB]
     assert prob.shape == (10,) and ((prob > 0) & (prob < 1)).all()
@@ -263,6 +263,9 @@ def test_trained_cross_encoder_separates_held_out_pairs(paraphrase_ce: tuple[Pat
     labels = np.array([y for *_, y in held_out])
     paraphrase, non_paraphrase = prob[labels == 1].mean(), prob[labels == 0].mean()
     assert paraphrase > non_paraphrase, (paraphrase, non_paraphrase)
+    # and not by luck of a few pairs: paraphrases rank above non-paraphrases more often than not
+    ranked_above = (prob[labels == 1][:, None] > prob[labels == 0][None, :]).mean()
+    assert ranked_above > 0.6, ranked_above
 
 
 def test_calibration_scorers_use_the_filters_scores(paraphrase_ce: tuple[Path, list]) -> None:
@@ -271,7 +274,7 @@ def test_calibration_scorers_use_the_filters_scores(paraphrase_ce: tuple[Path, l
     sample = LabelledPairs(list(texts_1), list(texts_2), np.array(labels, dtype=np.int8))
     cross = CrossEncoderSettings(model=str(path), kind="paraphrase")
     result = calibrate(sample, 0.5, "cross_encoder", cross)  # all pairs kept reach 0.5
-    assert result.precision >= 0.5 and result.support == 100
+    assert result.precision >= 0.5 and result.support == 200
     bi = BiEncoderSettings(model=MINILM)
     result = calibrate(sample, 0.5, "biencoder", bi)
     assert result.recipe_yaml().splitlines()[1:3] == ["filters:", "  biencoder:"]

@@ -54,7 +54,7 @@ def _label_key(value: object) -> str:
     return str(value).strip()
 
 
-def _read_table(path: Path, columns: list[str]) -> list[dict[str, Any]]:
+def read_table(path: Path, columns: list[str]) -> list[dict[str, Any]]:
     """The ``columns`` of a TSV/CSV/JSONL/Parquet file as row dicts (TSV without quoting)."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
@@ -105,7 +105,7 @@ def load_labelled_pairs(
     seconds: list[str] = []
     labels: list[int] = []
     skipped: Counter[str] = Counter()
-    for row in _read_table(Path(path), [text_1, text_2, label]):
+    for row in read_table(Path(path), [text_1, text_2, label]):
         key = _label_key(row[label])
         if key not in positives and key not in negatives:
             skipped[key] += 1
