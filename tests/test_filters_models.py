@@ -222,7 +222,7 @@ def test_nli_label_missing_or_head_mismatch_is_a_clear_error(nli_model: tuple[st
 
 @pytest.fixture(scope="module")
 def paraphrase_ce(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
-    """A small paraphrase cross-encoder trained on 400 balanced ParaPhraser pairs (class 1 vs -1)."""
+    """A small paraphrase cross-encoder: 400 balanced ParaPhraser pairs (class 1 vs -1)."""
     from rudatagen.train_cross_encoder import train_cross_encoder
 
     if not PARAPHRASER.is_file():

@@ -63,6 +63,10 @@ def ruhnp(
         bool, typer.Option("--fresh", help="Start over: drop earlier results.")
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+    filter_out: Annotated[
+        Path | None,
+        typer.Option("--filter-out", help="Then run the recipe's filter stages into this folder."),
+    ] = None,
 ) -> None:
     """Paraphrases and hard non-paraphrases for every source text (deepvk/ru-HNP's shape)."""
     with user_errors():
@@ -86,6 +90,11 @@ def ruhnp(
             f"{result.rows} rows in {result.shards} shards under {out / 'data'}; "
             f"manifest: {out / 'manifest.json'}"
         )
+        if filter_out is not None:
+            from rudatagen.filters.job import run_filter_job
+
+            filtered = run_filter_job(resolved, out, filter_out)
+            say(f"filtered: {filtered.summary()}; funnel: {filter_out / 'funnel.md'}")
         if result.report.failed:
             say(
                 f"{result.report.failed} items failed ({_reasons(result.report)}); they are listed "

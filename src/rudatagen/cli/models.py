@@ -149,7 +149,7 @@ def _training_pairs(
     negative: list[str],
     kind: str,
 ) -> list[tuple[str, str, int | str]]:
-    from rudatagen.calibration import read_table, load_labelled_pairs
+    from rudatagen.calibration import load_labelled_pairs, read_table
 
     if kind == "paraphrase":
         labelled = load_labelled_pairs(
