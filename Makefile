@@ -76,6 +76,8 @@ lint: install
 
 bench: install install-vllm
 	$(VENV)/bin/python bench/bench_generate.py
+	$(VENV)/bin/python bench/bench_filters_text.py
+	$(VENV)/bin/python bench/bench_filters_models.py
 
 clean:
 	rm -rf $(VENV) $(CACHE) runs
