@@ -35,7 +35,7 @@ def test_generate_ruhnp_end_to_end_on_the_embedded_model(
     embedded_gguf: Path, small_corpus: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "ruhnp-01"
-    result = rudatagen(
+    generate_args = [
         "generate",
         "ruhnp",
         "--source",
@@ -52,7 +52,8 @@ def test_generate_ruhnp_end_to_end_on_the_embedded_model(
         "ruhnp.max_candidate_chars=200",
         "--set",
         "llm.max_tokens=300",
-    )
+    ]
+    result = rudatagen(*generate_args)
     assert result.returncode == 0, result.stderr
     assert result.stderr.count(DEMO_NOTICE) == 1
     assert "done: " in result.stderr and "LLM calls" in result.stderr
@@ -73,49 +74,13 @@ def test_generate_ruhnp_end_to_end_on_the_embedded_model(
         loaded.column_names
     )
 
-    again = rudatagen(
-        "generate",
-        "ruhnp",
-        "--source",
-        str(small_corpus),
-        "--out",
-        str(out),
-        "--limit",
-        "2",
-        "--set",
-        "ruhnp.n_paraphrases=2",
-        "--set",
-        "ruhnp.n_non_paraphrases=2",
-        "--set",
-        "ruhnp.max_candidate_chars=200",
-        "--set",
-        "llm.max_tokens=300",
-    )
+    again = rudatagen(*generate_args)
     assert again.returncode == 0, again.stderr
     assert "resuming: " in again.stderr
 
     # generate and filter in one go: the resumed run asks nothing, then filters
     in_one_go = tmp_path / "one-go-filtered"
-    both = rudatagen(
-        "generate",
-        "ruhnp",
-        "--source",
-        str(small_corpus),
-        "--out",
-        str(out),
-        "--limit",
-        "2",
-        "--set",
-        "ruhnp.n_paraphrases=2",
-        "--set",
-        "ruhnp.n_non_paraphrases=2",
-        "--set",
-        "ruhnp.max_candidate_chars=200",
-        "--set",
-        "llm.max_tokens=300",
-        "--filter-out",
-        str(in_one_go),
-    )
+    both = rudatagen(*generate_args, "--filter-out", str(in_one_go))
     assert both.returncode == 0, both.stderr
     assert "filtered: " in both.stderr
     one_go = json.loads((in_one_go / "funnel.json").read_text(encoding="utf-8"))
