@@ -129,3 +129,17 @@ def test_train_then_calibrate_with_the_trained_model(
     body = yaml.safe_load((tmp_path / "ce.yaml").read_text(encoding="utf-8"))
     settings = FilterSettings.model_validate(body["filters"])
     assert settings.cross_encoder.enabled and settings.cross_encoder.model == str(model)
+
+
+def test_train_cross_encoder_bad_input_is_one_line(paraphraser_slice: Path, tmp_path: Path) -> None:
+    for args, needle in (
+        (["--pairs", str(tmp_path / "none.tsv"), "--base", "x"], "none.tsv"),
+        (["--pairs", str(paraphraser_slice), "--base", str(tmp_path / "no-model")], "no-model"),
+    ):
+        result = rudatagen(
+            "train-cross-encoder", *args, "--out", str(tmp_path / "o"), "--limit", "8"
+        )
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr
+        last = [line for line in result.stderr.splitlines() if line.strip()][-1]
+        assert last.startswith("error: ") and needle in last
