@@ -6,6 +6,8 @@ PYTHON ?= python3
 CACHE ?= $(CURDIR)/.cache
 VENV := $(CURDIR)/.venv
 VLLM_VENV := $(CACHE)/vllm-venv
+LS_VENV := $(CACHE)/label-studio-venv
+LABEL_STUDIO := label-studio==1.23.2
 WHEELS := $(CACHE)/wheels
 TORCH := torch==2.13.0
 LLAMA_CPP := llama-cpp-python==0.3.36
@@ -17,7 +19,7 @@ DEMO_OUT ?= runs/demo
 export RUDATAGEN_CACHE_DIR := $(CACHE)
 export HF_HUB_OFFLINE := 1
 
-.PHONY: all install install-vllm demo test test-fast lint bench clean
+.PHONY: all install install-vllm install-label-studio demo test test-fast lint bench clean
 
 all: install
 
@@ -35,7 +37,7 @@ $(WHEELS)/.llama-built: | $(VENV)/bin/python
 
 $(VENV)/.installed: pyproject.toml $(WHEELS)/.llama-built
 	$(PIP) install $(TORCH)
-	$(PIP) install --find-links $(WHEELS) -e '.[llamacpp,train,dev]' $(TORCH)
+	$(PIP) install --find-links $(WHEELS) -e '.[llamacpp,train,dev,annotate]' $(TORCH)
 	touch $@
 
 $(GGUF): $(VENV)/.installed
@@ -58,13 +60,27 @@ $(HF_MODEL)/config.json: $(VLLM_VENV)/.installed $(GGUF)
 
 install-vllm: $(VLLM_VENV)/.installed $(HF_MODEL)/config.json
 
+# -- a real Label Studio server for the annotate tests and bench, in its own venv (~1 GB) --
+$(LS_VENV)/.installed:
+	test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/pip install -q -U pip
+	$(LS_VENV)/bin/pip install -q $(LABEL_STUDIO)
+	touch $@
+
+# its database migrated once (with the two test annotators); each test session copies it
+$(CACHE)/label-studio-template/.ready: $(LS_VENV)/.installed | $(VENV)/.installed
+	rm -rf $(CACHE)/label-studio-template
+	$(VENV)/bin/python -c "from tests.support.label_studio import ensure_template; ensure_template()"
+
+install-label-studio: $(LS_VENV)/.installed $(CACHE)/label-studio-template/.ready
+
 # -- the two commands --
 demo: install
 	$(VENV)/bin/rudatagen generate ruhnp --source recipes/data/demo_sentences.txt \
 		--recipe recipes/demo.yaml --out $(DEMO_OUT)
 	$(VENV)/bin/python -c "import datasets; print(datasets.load_dataset('parquet', data_files='$(DEMO_OUT)/data/*.parquet')['train'])"
 
-test: install install-vllm
+test: install install-vllm install-label-studio
 	$(VENV)/bin/python -m pytest
 
 test-fast: install
@@ -74,10 +90,13 @@ lint: install
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 
-bench: install install-vllm
+bench: install install-vllm install-label-studio
 	$(VENV)/bin/python bench/bench_generate.py
 	$(VENV)/bin/python bench/bench_filters_text.py
 	$(VENV)/bin/python bench/bench_filters_models.py
+	$(VENV)/bin/python bench/bench_annotate.py
+	$(VENV)/bin/python bench/bench_wanli.py
+	$(VENV)/bin/python bench/bench_train.py
 
 clean:
 	rm -rf $(VENV) $(CACHE) runs

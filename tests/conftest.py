@@ -23,6 +23,9 @@ VLLM_PYTHON = CACHE / "vllm-venv" / "bin" / "python"
 HF_MODEL_DIR = CACHE / "models" / "gemma-3-270m-hf"
 FIXTURES = Path(__file__).parent / "fixtures"
 
+# Session fixtures of the publish/train/evaluate tests (a trained MiniLM, published folders).
+pytest_plugins = ["tests.support.train_fixtures"]
+
 os.environ.setdefault("RUDATAGEN_CACHE_DIR", str(CACHE))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

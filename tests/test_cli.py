@@ -167,7 +167,13 @@ def test_out_is_a_file(small_corpus: Path, tmp_path: Path) -> None:
 def test_recipe_check_accepts_the_shipped_recipes(recipe: Path) -> None:
     result = rudatagen("recipe", "check", "--recipe", str(recipe))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("ok: task ruhnp")
+    assert result.stdout.startswith(("ok: task ruhnp", "ok: task wanli", "ok: task train"))
+
+
+def test_recipe_check_reports_a_bad_training_recipe(tmp_path: Path) -> None:
+    bad = tmp_path / "train.yaml"
+    bad.write_text((REPO / "recipes" / "train-local.yaml").read_text() + "\nepochz: 3\n")
+    assert_one_line_error(rudatagen("recipe", "check", "--recipe", str(bad)), "epochz")
 
 
 def test_recipe_show_applies_overrides() -> None:

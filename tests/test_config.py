@@ -17,7 +17,9 @@ from rudatagen.config import (
 from rudatagen.errors import RudatagenError
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED_RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
+ALL_RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
+TRAIN_RECIPES = [p for p in ALL_RECIPES if p.name.startswith("train")]
+SHIPPED_RECIPES = [p for p in ALL_RECIPES if p not in TRAIN_RECIPES]  # generation recipes
 
 
 def write_recipe(tmp_path: Path, text: str, name: str = "recipe.yaml") -> Path:
@@ -39,14 +41,22 @@ def recipe_error(path: Path | None = None, overrides: list[str] | None = None) -
 
 
 def test_recipes_are_shipped() -> None:
-    names = {p.name for p in SHIPPED_RECIPES}
-    assert {"demo.yaml", "ruhnp.yaml"} <= names
+    names = {p.name for p in ALL_RECIPES}
+    assert {"demo.yaml", "ruhnp.yaml", "wanli.yaml", "train.yaml"} <= names
+
+
+@pytest.mark.parametrize("path", TRAIN_RECIPES, ids=lambda p: p.name)
+def test_shipped_training_recipe_validates(path: Path) -> None:
+    from rudatagen.training.recipe import load_train_recipe
+
+    recipe = load_train_recipe(path)
+    assert recipe.datasets
 
 
 @pytest.mark.parametrize("path", SHIPPED_RECIPES, ids=lambda p: p.name)
 def test_shipped_recipe_validates(path: Path) -> None:
     recipe = load_recipe(path)
-    assert recipe.task == "ruhnp"
+    assert recipe.task in ("ruhnp", "wanli")
     assert recipe.name, f"{path.name} should name its run"
 
 
@@ -153,7 +163,7 @@ def test_every_unknown_key_is_reported_on_one_line(tmp_path: Path) -> None:
         pytest.param("ruhnp: {n_non_paraphrases: 21}\n", "ruhnp.n_non_paraphrases", id="n-neg"),
         pytest.param("source: {min_cyrillic: 1.5}\n", "source.min_cyrillic", id="cyrillic"),
         pytest.param("output: {shard_size: 0}\n", "output.shard_size", id="shard-size"),
-        pytest.param("task: wanli\n", "task", id="task"),
+        pytest.param("task: xnli\n", "task", id="task"),
         pytest.param("llm: 5\n", "llm", id="section-not-mapping"),
     ],
 )

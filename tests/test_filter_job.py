@@ -9,6 +9,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -166,14 +167,22 @@ def test_histograms_and_manifest(filtered: tuple[Path, dict[str, Any]]) -> None:
     assert lexical["version"] and lexical["settings"]["paraphrase_max_similarity"] == 90.0
 
 
+def test_empty_first_record_keeps_the_column_types(tmp_path: Path) -> None:
+    # the output schema comes from the input shards, not from the first (empty) record
+    run = make_run(tmp_path / "run", [RECORDS[4], RECORDS[0]])
+    recipe = load_recipe(None, ["ruhnp.n_paraphrases=3", "ruhnp.n_non_paraphrases=3"])
+    run_filter_job(recipe, run, tmp_path / "out")
+    table = pq.read_table(tmp_path / "out" / "data" / "shard-00000.parquet")
+    assert table.column("id").to_pylist() == ["a"]
+    assert table.schema.field("pos").type.value_type == pa.string()
+
+
 def test_not_a_run_directory(tmp_path: Path) -> None:
     with pytest.raises(RudatagenError, match="not a run directory"):
         run_filter_job(load_recipe(None), tmp_path, tmp_path / "out")
 
 
 def test_missing_columns(tmp_path: Path) -> None:
-    import pyarrow as pa
-
     (tmp_path / "run" / "data").mkdir(parents=True)
     pq.write_table(pa.table({"id": ["x"], "query": ["q"]}), tmp_path / "run" / "data" / "s.parquet")
     with pytest.raises(RudatagenError, match="pos, neg"):

@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from rudatagen.errors import RudatagenError
 from rudatagen.filters.settings import FilterSettings
+from rudatagen.nli.settings import WanliSettings
 from rudatagen.strict import StrictModel
 
 EMBEDDED_MODEL_NAME = "gemma-3-270m-q4_k_m (embedded demo)"
@@ -141,7 +142,7 @@ class CacheSettings(StrictModel):
 class Recipe(StrictModel):
     """A whole run's settings."""
 
-    task: Literal["ruhnp"] = "ruhnp"
+    task: Literal["ruhnp", "wanli"] = "ruhnp"
     name: str | None = None
     source: SourceSettings = Field(default_factory=SourceSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
@@ -149,6 +150,7 @@ class Recipe(StrictModel):
     output: OutputSettings = Field(default_factory=OutputSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     filters: FilterSettings = Field(default_factory=FilterSettings)
+    wanli: WanliSettings = Field(default_factory=WanliSettings)
 
     def public_dict(self) -> dict[str, Any]:
         """The resolved recipe as written to manifests (secrets never live in a recipe)."""

@@ -7,10 +7,14 @@ from typing import Annotated
 import typer
 
 from rudatagen import __version__
+from rudatagen.cli.annotate import annotate_app
 from rudatagen.cli.filter import filter_command
 from rudatagen.cli.generate import generate_app
 from rudatagen.cli.models import calibrate_command, train_cross_encoder_command
+from rudatagen.cli.nli import cartography_command, wanli_command
+from rudatagen.cli.publish import publish_command
 from rudatagen.cli.recipe import recipe_app
+from rudatagen.cli.train import evaluate_command, shift_command, train_command
 
 app = typer.Typer(
     name="rudatagen",
@@ -38,9 +42,16 @@ def root(
 
 app.add_typer(generate_app, name="generate")
 app.add_typer(recipe_app, name="recipe")
+app.add_typer(annotate_app, name="annotate")
 app.command("filter")(filter_command)
 app.command("calibrate")(calibrate_command)
 app.command("train-cross-encoder")(train_cross_encoder_command)
+app.command("publish")(publish_command)
+app.command("train")(train_command)
+app.command("evaluate")(evaluate_command)
+app.command("shift")(shift_command)
+app.command("cartography")(cartography_command)
+generate_app.command("wanli")(wanli_command)
 
 
 def main() -> None:

@@ -123,7 +123,7 @@ def run_filter_job(recipe: Recipe, in_dir: Path, out_dir: Path) -> FilterJobResu
     )
 
     _prepare_out(out_dir)
-    _write_records(out_dir, rebuilt.records, records)
+    _write_records(out_dir, rebuilt.records, _input_schema(in_dir))
     candidates = _candidate_table(table)
     pq.write_table(candidates, out_dir / "candidates.parquet", compression="zstd")
     rejected = candidates.filter(pc.invert(candidates.column("kept")))
@@ -170,10 +170,12 @@ def _prepare_out(out_dir: Path) -> None:
     (out_dir / "data").mkdir()
 
 
-def _write_records(
-    out_dir: Path, kept: list[dict[str, Any]], original: list[dict[str, Any]]
-) -> None:
-    schema = pa.Table.from_pylist(original[:1]).schema if original else None
+def _input_schema(run_dir: Path) -> pa.Schema:
+    """The input shards' schema, so empty lists or nulls in the first record change no type."""
+    return pq.read_schema(sorted((run_dir / "data").glob("*.parquet"))[0])
+
+
+def _write_records(out_dir: Path, kept: list[dict[str, Any]], schema: pa.Schema) -> None:
     table = pa.Table.from_pylist(kept, schema=schema)
     pq.write_table(table, out_dir / "data" / "shard-00000.parquet", compression="zstd")
 

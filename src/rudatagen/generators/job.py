@@ -15,7 +15,7 @@ from rudatagen.llm.client import StructuredClient
 from rudatagen.llm.registry import make_backend
 from rudatagen.llm.types import LLMBackend
 from rudatagen.manifest import command_line, merge_runs, now_iso, package_versions, totals
-from rudatagen.sources import SourceReport, read_source
+from rudatagen.sources import SourceReport, SourceText, read_source
 from rudatagen.store import RunStore
 
 
@@ -38,14 +38,20 @@ def run_job(
     show_progress: bool = True,
     backend_factory: Callable[[], LLMBackend] | None = None,
     on_start: Callable[[SourceReport, GenerationReport], None] | None = None,
+    items: tuple[list[SourceText], SourceReport] | None = None,
 ) -> JobResult:
     """Run (or resume) generation into ``out`` and write its manifest.
 
     Everything that can be checked before an LLM call is checked first: the recipe, the prompt
     files (when ``task`` was built), the source file, the output directory's settings.
+    ``items`` replaces the recipe's source with items the caller built (WANLI seeds); a task's
+    ``fingerprint_digest`` attribute, when set, replaces the prompt digest in the fingerprint.
     """
-    assert recipe.source.path is not None
-    sources, source_report = read_source(recipe.source.path, recipe.source)
+    if items is None:
+        assert recipe.source.path is not None
+        sources, source_report = read_source(recipe.source.path, recipe.source)
+    else:
+        sources, source_report = items
     # Cheap and early: checks optional packages and the API key; models load on first use.
     backend = (backend_factory or (lambda: make_backend(recipe.llm)))()
     store = RunStore(
@@ -55,7 +61,10 @@ def run_job(
         flush_seconds=recipe.output.flush_seconds,
     )
     prompts = getattr(task, "prompts", None)
-    fingerprint = recipe.generation_fingerprint(prompts.digest if prompts is not None else "")
+    digest = getattr(task, "fingerprint_digest", None)
+    if digest is None:
+        digest = prompts.digest if prompts is not None else ""
+    fingerprint = recipe.generation_fingerprint(digest)
     store.open(fresh=fresh, fingerprint=fingerprint)
     try:
         previous = store.read_manifest()
@@ -164,7 +173,7 @@ def _manifest_base(
         "command": command_line(),
         "recipe": recipe.public_dict(),
         "source": {
-            "path": str(recipe.source.path),
+            "path": source_report.path,
             "rows_read": source_report.rows_read,
             "kept": source_report.kept,
             "skipped": dict(source_report.skipped),

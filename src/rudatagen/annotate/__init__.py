@@ -1,0 +1,1 @@
+"""The Label Studio bridge: push samples with pre-annotations, pull, aggregate, agree."""

@@ -1,0 +1,93 @@
+"""``rudatagen publish``: a run directory → a Hub dataset folder (and optionally the Hub)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from rudatagen.cli.common import say, user_errors
+from rudatagen.errors import RudatagenError
+
+
+def publish_command(
+    in_dir: Annotated[
+        Path, typer.Option("--in", "-i", help="Run directory (generate, filter, pull or WANLI).")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The dataset folder to write.")],
+    split: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--split",
+            help="Held-out split size: validation=0.05, test=2000 (fraction or row count; "
+            "repeatable; train takes the rest; 0 drops a split). Default: validation=0.05, "
+            "test=0.05.",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the group-wise split.")] = 0,
+    task: Annotated[
+        Literal["ruhnp", "wanli"] | None,
+        typer.Option(help="Dataset type; detected from the columns when not given."),
+    ] = None,
+    keep_unresolved: Annotated[
+        bool, typer.Option(help="Keep rows whose review_status is 'unresolved'.")
+    ] = False,
+    license_id: Annotated[str, typer.Option("--license", help="Licence id for the card.")] = (
+        "apache-2.0"
+    ),
+    name: Annotated[str | None, typer.Option(help="Pretty name in the card.")] = None,
+    source_note: Annotated[
+        str | None, typer.Option(help="Where the source texts came from (goes into the card).")
+    ] = None,
+    repo_id: Annotated[
+        str | None, typer.Option("--repo-id", help="OWNER/NAME on the Hub (for --push).")
+    ] = None,
+    push: Annotated[
+        bool, typer.Option("--push", help="Create the dataset repo and upload the folder.")
+    ] = False,
+    private: Annotated[
+        bool, typer.Option("--private/--public", help="Visibility of a new repo.")
+    ] = (True),
+    endpoint: Annotated[
+        str | None, typer.Option(help="Hub URL (default: HF_ENDPOINT or huggingface.co).")
+    ] = None,
+) -> None:
+    """Split by group, write data/{split}-*.parquet and the dataset card; --push uploads it."""
+    with user_errors():
+        from rudatagen.publish.job import publish
+        from rudatagen.publish.splits import parse_sizes
+
+        if push and not repo_id:
+            raise RudatagenError("--push needs --repo-id OWNER/NAME")
+        token = None
+        if push:
+            from rudatagen.publish.hub import hub_token
+
+            token = hub_token()  # fail before any work when there is no token
+        result = publish(
+            in_dir,
+            out,
+            sizes=parse_sizes(split or []),
+            seed=seed,
+            task=task,
+            keep_unresolved=keep_unresolved,
+            license_id=license_id,
+            pretty_name=name,
+            repo_id=repo_id,
+            source_note=source_note,
+        )
+        say(result.summary())
+        if push and token and repo_id:
+            from rudatagen.publish.hub import push_folder
+
+            say(f"pushing {out} to {repo_id} ({'private' if private else 'public'}) …")
+            pushed = push_folder(
+                out,
+                repo_id,
+                private=private,
+                token=token,
+                endpoint=endpoint or os.environ.get("HF_ENDPOINT") or None,
+            )
+            say(f"pushed: {pushed.commit_url}")

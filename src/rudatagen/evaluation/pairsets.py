@@ -1,0 +1,240 @@
+"""Labelled pair sets to evaluate on: a published split (RuHNP or WANLI) or an external file.
+
+Every set is pairs ``(text_1, text_2)`` with a role for each side (which prefix it gets), and
+labels (1 positive, 0 negative) and/or gold scores; RuHNP and WANLI sets also give triplets.
+
+External files: ``PATH[:key=value,...]`` with keys ``text1``, ``text2``, ``label`` or ``score``,
+``positive`` / ``negative`` (label values, ``|``-separated), ``pos_min`` / ``neg_max`` (score
+thresholds), ``name``, ``limit``. Without keys the columns are guessed: ``sentence1``/``text_1``/
+``premise``, ``sentence2``/``text_2``/``hypothesis``, ``similarity_score``/``score``, ``label``/
+``class``. Scored pairs are positive at ``score >= pos_min`` (default 4.0) and negative at
+``score <= neg_max`` (default 2.0, the RuSTS-B 0–5 scale); the middle is left out of pair
+classification but kept for the Spearman correlation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rudatagen.errors import RudatagenError
+from rudatagen.training.data import detect_kind, read_split
+
+NLI_POSITIVE = ("entailment",)
+NLI_NEGATIVE = ("contradiction", "not_entailment")
+GUESSES = {
+    "text1": ("sentence1", "text_1", "premise", "text1"),
+    "text2": ("sentence2", "text_2", "hypothesis", "text2"),
+    "score": ("similarity_score", "score"),
+    "label": ("label", "class", "gold"),
+}
+KEYS = {
+    "text1",
+    "text2",
+    "label",
+    "score",
+    "positive",
+    "negative",
+    "pos_min",
+    "neg_max",
+    "name",
+    "limit",
+}
+
+
+@dataclass
+class PairSet:
+    """Pairs with roles; ``labels`` (1/0, None = not in pair classification), ``scores`` (gold)."""
+
+    name: str
+    kind: str  # ruhnp, wanli, pairs
+    text1: list[str] = field(default_factory=list)
+    text2: list[str] = field(default_factory=list)
+    labels: list[int | None] = field(default_factory=list)
+    gold: list[float] = field(default_factory=list)
+    role1: str = "symmetric"
+    role2: str = "symmetric"
+    triplets: list[tuple[str, str, str]] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def add(self, a: str, b: str, label: int | None, gold: float | None = None) -> None:
+        self.text1.append(a)
+        self.text2.append(b)
+        self.labels.append(label)
+        if gold is not None:
+            self.gold.append(gold)
+
+    @property
+    def positives(self) -> int:
+        return sum(1 for x in self.labels if x == 1)
+
+    @property
+    def negatives(self) -> int:
+        return sum(1 for x in self.labels if x == 0)
+
+
+def from_published(path: str, split: str = "test", name: str | None = None) -> PairSet:
+    """Pairs and triplets of a published split (or a run directory / Parquet file)."""
+    rows = read_split(path, split)
+    kind = detect_kind(rows, path)
+    label = name or f"{Path(path).name}:{split}"
+    if kind == "ruhnp":
+        out = PairSet(label, "ruhnp", role1="query", role2="document")
+        for row in rows:
+            pos = [p for p in row.get("pos") or [] if p]
+            neg = [n for n in row.get("neg") or [] if n]
+            for text in pos:
+                out.add(row["query"], text, 1)
+            for text in neg:
+                out.add(row["query"], text, 0)
+            out.triplets.extend((row["query"], p, n) for p in pos for n in neg)
+    else:
+        out = PairSet(label, "wanli")
+        by_premise: dict[str, dict[str, list[str]]] = {}
+        neutral = 0
+        for row in rows:
+            value = str(row["label"]).strip().lower()
+            if value in NLI_POSITIVE:
+                out.add(row["premise"], row["hypothesis"], 1)
+            elif value in NLI_NEGATIVE:
+                out.add(row["premise"], row["hypothesis"], 0)
+            elif value == "neutral":
+                neutral += 1
+                continue
+            else:
+                raise RudatagenError(f"{path}: label {row['label']!r} is not an NLI label")
+            side = "pos" if value in NLI_POSITIVE else "neg"
+            by_premise.setdefault(row["premise"], {"pos": [], "neg": []})[side].append(
+                row["hypothesis"]
+            )
+        for premise, sides in by_premise.items():
+            out.triplets.extend((premise, p, n) for p in sides["pos"] for n in sides["neg"])
+        if neutral:
+            out.skipped["neutral (not a pair-classification class)"] = neutral
+    if not out.text1:
+        raise RudatagenError(f"{path} ({split}): no pairs to evaluate")
+    return out
+
+
+def parse_extra(spec: str) -> tuple[Path, dict[str, str]]:
+    """``PATH`` or ``PATH:key=value,key=value``."""
+    path, options = spec, {}
+    head, sep, tail = spec.rpartition(":")
+    if sep and "=" in tail and head:
+        path = head
+        for item in tail.split(","):
+            key, eq, value = item.partition("=")
+            if not eq or key.strip() not in KEYS:
+                raise RudatagenError(
+                    f"--extra {spec!r}: bad option {item!r} (keys: {', '.join(sorted(KEYS))})"
+                )
+            options[key.strip()] = value.strip()
+    return Path(path), options
+
+
+def _pick(columns: list[str], options: dict[str, str], key: str) -> str | None:
+    if key in options:
+        if options[key] not in columns:
+            raise RudatagenError(f"no column {options[key]!r} (columns: {', '.join(columns)})")
+        return options[key]
+    return next((c for c in GUESSES[key] if c in columns), None)
+
+
+def _load_table(path: Path) -> Any:
+    """The whole file as an Arrow table (TSV without quoting, as ``calibrate`` reads it)."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+    import pyarrow.json as pa_json
+    import pyarrow.parquet as pq
+
+    suffix = path.suffix.lower()
+    if suffix not in (".tsv", ".csv", ".jsonl", ".parquet"):
+        raise RudatagenError(
+            f"{path}: unknown format '{suffix}' (use .tsv, .csv, .jsonl, .parquet)"
+        )
+    if not path.is_file():
+        raise RudatagenError(f"--extra file {path} not found")
+    try:
+        if suffix == ".parquet":
+            return pq.read_table(path)
+        if suffix == ".jsonl":
+            return pa_json.read_json(path)
+        if suffix == ".tsv":
+            options = pa_csv.ParseOptions(delimiter="\t", quote_char=False)
+            return pa_csv.read_csv(path, parse_options=options)
+        return pa_csv.read_csv(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise RudatagenError(f"{path} is not readable: {str(exc).splitlines()[0]}") from None
+
+
+def from_file(spec: str) -> PairSet:
+    """An external labelled pair file (see the module docstring for the mapping)."""
+    path, options = parse_extra(spec)
+    table = _load_table(path)
+    columns = table.column_names
+    text1, text2 = _pick(columns, options, "text1"), _pick(columns, options, "text2")
+    score = _pick(columns, options, "score") if "label" not in options else None
+    label = None if score else _pick(columns, options, "label")
+    if not text1 or not text2 or not (score or label):
+        raise RudatagenError(
+            f"{path}: cannot find the text/label columns in {', '.join(columns)}; "
+            "give them: --extra 'PATH:text1=...,text2=...,label=...' (or score=...)"
+        )
+    wanted = [text1, text2, score or label]
+    rows = table.select([c for c in wanted if c]).to_pylist()
+    if "limit" in options:
+        rows = rows[: int(options["limit"])]
+    out = PairSet(options.get("name", path.stem), "pairs")
+    skipped = 0
+    if score:
+        pos_min, neg_max = float(options.get("pos_min", 4.0)), float(options.get("neg_max", 2.0))
+        for row in rows:
+            value = row[score]
+            if value is None or not row[text1] or not row[text2]:
+                skipped += 1
+                continue
+            value = float(value)
+            flag = 1 if value >= pos_min else 0 if value <= neg_max else None
+            out.add(str(row[text1]), str(row[text2]), flag, value)
+    else:
+        positive = options.get("positive", "1|entailment|True|true").split("|")
+        negative = options.get("negative", "0|-1|contradiction|not_entailment|False|false").split(
+            "|"
+        )
+        unknown: set[str] = set()
+        for row in rows:
+            value = str(row[label])
+            if not row[text1] or not row[text2]:
+                skipped += 1
+            elif value in positive:
+                out.add(str(row[text1]), str(row[text2]), 1)
+            elif value in negative:
+                out.add(str(row[text1]), str(row[text2]), 0)
+            else:
+                unknown.add(value)
+                skipped += 1
+        if unknown and not out.text1:
+            raise RudatagenError(
+                f"{path}: labels {sorted(unknown)} are outside the mapping "
+                f"(positive {positive}, negative {negative})"
+            )
+        if unknown:
+            out.skipped[f"label not in the mapping ({', '.join(sorted(unknown))})"] = skipped
+            skipped = 0
+    if skipped:
+        out.skipped["empty text or value"] = skipped
+    if not out.text1:
+        raise RudatagenError(f"{path}: no pairs to evaluate")
+    return out
+
+
+def as_dict_counts(pairs: PairSet) -> dict[str, Any]:
+    return {
+        "kind": pairs.kind,
+        "pairs": len(pairs.text1),
+        "positives": pairs.positives,
+        "negatives": pairs.negatives,
+        "triplets": len(pairs.triplets),
+        "skipped": pairs.skipped,
+    }

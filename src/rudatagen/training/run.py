@@ -1,0 +1,155 @@
+"""Train a bi-encoder from a recipe with ``SentenceTransformerTrainer`` and save it with its card.
+
+The output folder is a sentence-transformers model (``SentenceTransformer(OUT)`` loads it) whose
+``README.md`` is sentence-transformers' model card (language ``ru``, datasets, losses, metrics)
+and whose ``prompts`` hold the recipe's prefixes under the names ``query``, ``document`` and
+``symmetric``; ``training.json`` keeps the data sizes, settings, metrics and throughput.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from rudatagen.errors import MissingDependencyError
+from rudatagen.filters.models import load_sentence_transformer, resolve_device
+from rudatagen.manifest import command_line, now_iso, package_versions
+from rudatagen.store import write_json_atomic
+from rudatagen.training.build import (
+    Part,
+    build_arguments,
+    build_evaluator,
+    build_loss,
+    build_parts,
+)
+from rudatagen.training.recipe import TrainRecipe
+
+
+@dataclass
+class TrainReport:
+    out: str
+    base_model: str
+    datasets: list[dict[str, Any]]
+    losses: dict[str, str]
+    train_rows: int
+    steps: int
+    metrics: dict[str, float]
+    train_seconds: float
+    seconds: float
+
+    @property
+    def pairs_per_s(self) -> float:
+        """Training rows (triplets or pairs) seen per second of ``trainer.train()``."""
+        return self.rows_seen / self.train_seconds if self.train_seconds else 0.0
+
+    rows_seen: int = 0
+
+    def summary(self) -> str:
+        metrics = ", ".join(
+            f"{k} {v:.4f}" for k, v in self.metrics.items() if "accuracy" in k or "spearman" in k
+        )
+        return (
+            f"trained {self.base_model} on {self.train_rows} rows "
+            f"({', '.join(f'{k}: {v}' for k, v in self.losses.items())}); {self.steps} steps in "
+            f"{self.train_seconds:.1f}s ({self.pairs_per_s:.1f} rows/s)"
+            + (f"; {metrics}" if metrics else "")
+            + f" → {self.out}"
+        )
+
+
+def _card_data(model: Any, recipe: TrainRecipe, parts: list[Part]) -> None:
+    card = model.model_card_data
+    card.language = ["ru"]
+    card.license = recipe.model_card.get("license", card.license)
+    card.model_name = recipe.model_card.get(
+        "model_name", f"{recipe.name}: {recipe.model.base} fine-tuned on Russian RuHNP/WANLI data"
+    )
+    if "model_id" in recipe.model_card:
+        card.model_id = recipe.model_card["model_id"]
+    card.local_files_only = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+    card.tags = [*card.tags, "rudatagen", "russian"]
+
+
+def train(recipe: TrainRecipe, out: Path, *, progress: bool = True) -> TrainReport:
+    """Build everything from ``recipe``, train, evaluate on validation splits, save to ``out``."""
+    try:
+        from datasets import Dataset
+        from sentence_transformers import SentenceTransformerTrainer
+    except ImportError as exc:
+        raise MissingDependencyError("sentence-transformers", "train", "Training") from exc
+
+    started = time.perf_counter()
+    parts, infos = build_parts(recipe)
+    device = resolve_device(recipe.model.device)
+    model = load_sentence_transformer(recipe.model.base, device, recipe.model.max_seq_length)
+    model.train()
+    _card_data(model, recipe, parts)
+    train_dataset = {p.name: Dataset.from_dict(p.columns) for p in parts}
+    eval_dataset = {
+        p.name: Dataset.from_dict(p.eval_columns) for p in parts if p.eval_columns is not None
+    }
+    losses = {p.name: build_loss(p.loss, model, recipe.training) for p in parts}
+    evaluator = build_evaluator(parts, recipe.training.batch_size)
+
+    with tempfile.TemporaryDirectory(prefix="rudatagen-train-") as scratch:
+        checkpoints = str(out / "checkpoints") if recipe.training.save_checkpoints else scratch
+        args = build_arguments(recipe, parts, checkpoints, device, progress)
+        trainer = SentenceTransformerTrainer(
+            model=model,
+            args=args,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset or None,
+            loss=losses,
+            evaluator=evaluator,
+        )
+        train_started = time.perf_counter()
+        result = trainer.train()
+        train_seconds = time.perf_counter() - train_started
+        metrics: dict[str, float] = {}
+        if eval_dataset or evaluator is not None:
+            metrics = {k: float(v) for k, v in trainer.evaluate().items()}
+
+    prompts = {
+        "query": recipe.prefixes.query,
+        "document": recipe.prefixes.document,
+        "symmetric": recipe.prefixes.symmetric,
+    }
+    model.prompts = {k: v for k, v in prompts.items() if v}
+    model.default_prompt_name = None
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out))
+    steps = int(result.global_step)
+    total_rows = sum(p.rows for p in parts)
+    if recipe.training.max_steps > 0:  # full batches (a last, partial one counts as full)
+        rows_seen = steps * recipe.training.batch_size
+    else:
+        rows_seen = round(total_rows * recipe.training.epochs)
+    report = TrainReport(
+        out=str(out),
+        base_model=recipe.model.base,
+        datasets=[asdict(info) for info in infos],
+        losses={p.name: p.loss for p in parts},
+        train_rows=total_rows,
+        steps=steps,
+        metrics=metrics,
+        train_seconds=round(train_seconds, 3),
+        seconds=round(time.perf_counter() - started, 3),
+        rows_seen=rows_seen,
+    )
+    write_json_atomic(
+        out / "training.json",
+        {
+            "task": "train",
+            "created": now_iso(),
+            "command": command_line(),
+            "recipe": recipe.model_dump(mode="json"),
+            **asdict(report),
+            "rows_per_s": round(report.pairs_per_s, 3),
+            "packages": package_versions(),
+        },
+    )
+    return report

