@@ -164,6 +164,7 @@ def test_generate_wanli_end_to_end_on_the_embedded_model(
     result = rudatagen(*args)
     assert result.returncode == 0, result.stderr
     assert f"selection: {ROWS} seeds" in result.stderr and "2 prompts" in result.stderr
+    assert "--recipe recipes/wanli.yaml" in result.stderr  # the embedded-model notice
 
     generated = pq.read_table(out / "generation" / "data").to_pylist()
     assert len(generated) + len((out / "generation" / "failed.jsonl").read_text().splitlines()) == 2

@@ -94,7 +94,7 @@ def wanli_command(
             flags.append(f"wanli.selection.max_seeds={limit}")
         resolved = _recipe(recipe, flags)
         from rudatagen.generators.runner import GenerationReport
-        from rudatagen.llm.embedded import DEMO_NOTICE
+        from rudatagen.llm.embedded import demo_notice
         from rudatagen.nli.job import run_wanli
         from rudatagen.nli.selection import SelectionReport
         from rudatagen.sources import SourceReport
@@ -104,7 +104,7 @@ def wanli_command(
 
         def started(_: SourceReport, report: GenerationReport) -> None:
             if resolved.llm.is_embedded and report.pending:
-                say(DEMO_NOTICE, color="yellow")
+                say(demo_notice("wanli"), color="yellow")
             if report.already_done:
                 say(f"resuming: {report.already_done} of {report.sources} already done")
 

@@ -13,12 +13,18 @@ from rudatagen.errors import MissingDependencyError
 
 GGUF_NAME = "gemma-3-270m-q4_k_m.gguf"
 
-DEMO_NOTICE = (
-    "Using the embedded demo model (Gemma 3 270M, a tiny base model on the CPU): fine for trying "
-    "the pipeline, useless for real data. Point at a real model with a recipe, e.g. "
-    "--recipe recipes/ruhnp.yaml --set llm.base_url=http://GPU-HOST:8000/v1 "
-    "--set llm.model=Qwen/Qwen2.5-32B-Instruct"
-)
+
+def demo_notice(task: str = "ruhnp") -> str:
+    """Said once per run on the embedded model: what it is good for, and how to leave it."""
+    return (
+        "Using the embedded demo model (Gemma 3 270M, a tiny base model on the CPU): fine for "
+        "trying the pipeline, useless for real data. Point at a real model with a recipe, e.g. "
+        f"--recipe recipes/{task}.yaml --set llm.base_url=http://GPU-HOST:8000/v1 "
+        "--set llm.model=Qwen/Qwen2.5-32B-Instruct"
+    )
+
+
+DEMO_NOTICE = demo_notice("ruhnp")
 
 
 def cache_dir() -> Path:
