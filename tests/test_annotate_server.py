@@ -377,6 +377,11 @@ def test_one_line_errors(server: label_studio.LabelStudioServer, runs: dict[str,
     )
     assert wrong.exit_code == 2
     assert "reviews task 'ruhnp', not 'wanli'" in wrong.output
+    # the server's own validation message reaches the user, on one line
+    short = cli(server, "push", "-i", str(runs["generated"]), "-t", "ruhnp", "-p", "W", "-n", "2")
+    assert short.exit_code == 2
+    assert "answered 400" in short.output and "at least 3 characters" in short.output
+    assert len(short.output.strip().splitlines()) == 1
 
 
 def test_server_killed_mid_push_then_rerun_completes(

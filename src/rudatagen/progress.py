@@ -25,8 +25,10 @@ class Progress:
 
     def advance(self, items: int = 1, completion_tokens: int = 0, failed: int = 0) -> None:
         self._tokens += completion_tokens
-        elapsed = max(time.monotonic() - self._started, 1e-6)
-        self._bar.set_postfix(tok_s=f"{self._tokens / elapsed:.1f}", failed=failed, refresh=False)
+        if self._tokens or failed:  # model scoring and other token-free work show the rate only
+            elapsed = max(time.monotonic() - self._started, 1e-6)
+            tok_s = f"{self._tokens / elapsed:.1f}"
+            self._bar.set_postfix(tok_s=tok_s, failed=failed, refresh=False)
         self._bar.update(items)
 
     def close(self) -> None:

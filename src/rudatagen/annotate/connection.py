@@ -51,11 +51,14 @@ def server_errors(url: str) -> Iterator[None]:
 
 
 def _detail(body: Any) -> str:
+    """The server's reason on one line: its field errors first (they say what to fix)."""
     if isinstance(body, dict):
-        for key in ("detail", "validation_errors", "message"):
-            if key in body:
-                return str(body[key])[:300]
-    return str(body)[:300]
+        parts = [
+            str(body[key]) for key in ("validation_errors", "detail", "message") if body.get(key)
+        ]
+        if parts:
+            return " ".join("; ".join(parts).split())[:300]
+    return " ".join(str(body).split())[:300]
 
 
 @dataclass
