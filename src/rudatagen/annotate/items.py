@@ -11,7 +11,6 @@ are constant over the run are ignored; ``None`` when the run has no scores); WAN
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import pyarrow.parquet as pq
 
 from rudatagen.annotate.configs import TaskSpec
 from rudatagen.errors import RudatagenError
+from rudatagen.rundir import read_manifest, read_run_table
 
 RUHNP_COLUMNS = ("id", "query", "pos", "neg")
 WANLI_COLUMNS = ("id", "premise", "hypothesis", "label")
@@ -85,41 +85,12 @@ class RunItems:
 
 
 def read_rows(run_dir: Path, required: tuple[str, ...]) -> tuple[list[dict[str, Any]], pa.Schema]:
-    data = run_dir / "data"
-    shards = sorted(data.glob("*.parquet")) if data.is_dir() else []
-    if not shards:
-        raise RudatagenError(f"--in {run_dir} is not a run directory (no data/*.parquet)")
-    rows: list[dict[str, Any]] = []
-    schema: pa.Schema | None = None
-    for shard in shards:
-        try:
-            table = pq.read_table(shard)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise RudatagenError(f"unreadable shard {shard}: {exc}") from None
-        missing = [c for c in required if c not in table.column_names]
-        if missing:
-            raise RudatagenError(
-                f"{shard} lacks column(s) {', '.join(missing)} (has "
-                f"{', '.join(table.column_names)}); is --task right?"
-            )
-        schema = schema or table.schema
-        rows.extend(table.to_pylist())
+    table = read_run_table(run_dir, required, hint="; is --task right?")
+    rows = table.to_pylist()
     ids = [str(r["id"]) for r in rows]
     if len(set(ids)) != len(ids):
         raise RudatagenError(f"{run_dir}: duplicate ids in data/*.parquet")
-    assert schema is not None
-    return rows, schema
-
-
-def read_manifest(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "manifest.json"
-    if not path.is_file():
-        return {}
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        raise RudatagenError(f"{path} is not valid JSON") from None
-    return value if isinstance(value, dict) else {}
+    return rows, table.schema
 
 
 def run_id_of(run_dir: Path, manifest: dict[str, Any]) -> str:
@@ -137,7 +108,7 @@ def load_items(run_dir: Path, spec: TaskSpec) -> RunItems:
 
 def _ruhnp_items(run_dir: Path) -> RunItems:
     rows, schema = read_rows(run_dir, RUHNP_COLUMNS)
-    manifest = read_manifest(run_dir)
+    manifest = read_manifest(run_dir) or {}
     notes: list[str] = []
     scores = _candidate_scores(run_dir, notes)
     items: list[Item] = []
@@ -225,7 +196,7 @@ def _set_distances(items: list[Item], filters: list[dict[str, Any]]) -> None:
 
 def _wanli_items(run_dir: Path) -> RunItems:
     rows, schema = read_rows(run_dir, WANLI_COLUMNS)
-    manifest = read_manifest(run_dir)
+    manifest = read_manifest(run_dir) or {}
     items: list[Item] = []
     has_scores = "max_variability" in schema.names
     for row in rows:

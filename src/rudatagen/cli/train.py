@@ -75,6 +75,13 @@ def _pair_sets(data: list[str], split: str, extra: list[str]) -> list:
     return sets
 
 
+def _prefix_overrides(
+    query: str | None, document: str | None, symmetric: str | None
+) -> dict[str, str | None]:
+    """The ``--*-prefix`` options; None keeps the model's saved prefix."""
+    return {"query": query, "document": document, "symmetric": symmetric}
+
+
 def evaluate_command(
     model: Annotated[
         list[str], typer.Option("--model", "-m", help="Model folder or Hub id; repeatable.")
@@ -99,11 +106,7 @@ def evaluate_command(
         from rudatagen.evaluation.evaluate import evaluate_model, markdown_table, model_slug
 
         sets = _pair_sets(list(data or []), split, list(extra or []))
-        overrides = {
-            "query": query_prefix,
-            "document": document_prefix,
-            "symmetric": symmetric_prefix,
-        }
+        overrides = _prefix_overrides(query_prefix, document_prefix, symmetric_prefix)
         for name in model:
             encoder = Encoder.load(name, overrides, device, batch_size, max_seq_length)
             report = evaluate_model(encoder, sets, out, progress=not no_progress)
@@ -137,11 +140,7 @@ def shift_command(
         from rudatagen.evaluation.shift import run_shift
 
         sets = _pair_sets(list(data or []), split, list(extra or []))
-        overrides = {
-            "query": query_prefix,
-            "document": document_prefix,
-            "symmetric": symmetric_prefix,
-        }
+        overrides = _prefix_overrides(query_prefix, document_prefix, symmetric_prefix)
         first = Encoder.load(before, overrides, device, batch_size, max_seq_length)
         second = Encoder.load(after, overrides, device, batch_size, max_seq_length)
         result = run_shift(first, second, sets, out, progress=not no_progress)

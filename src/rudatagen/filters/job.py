@@ -26,6 +26,7 @@ from rudatagen.filters.pipeline import reassemble, run_stages
 from rudatagen.filters.registry import build_filters
 from rudatagen.filters.reports import funnel_dict, funnel_markdown, write_histograms
 from rudatagen.manifest import command_line, now_iso, package_versions
+from rudatagen.rundir import read_manifest, read_run_table
 from rudatagen.store import write_json_atomic
 
 REQUIRED_COLUMNS = ("id", "query", "pos", "neg")
@@ -48,32 +49,9 @@ class FilterJobResult:
         )
 
 
-def read_run_records(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+def read_run_records(run_dir: Path) -> tuple[pa.Table, dict[str, Any] | None]:
     """The records of a generation (or earlier filter) run, and its manifest if any."""
-    data = run_dir / "data"
-    shards = sorted(data.glob("*.parquet")) if data.is_dir() else []
-    if not run_dir.is_dir() or not shards:
-        raise RudatagenError(f"--in {run_dir} is not a run directory (no data/*.parquet)")
-    records: list[dict[str, Any]] = []
-    for shard in shards:
-        try:
-            table = pq.read_table(shard)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise RudatagenError(f"unreadable shard {shard}: {exc}") from None
-        missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
-        if missing:
-            raise RudatagenError(
-                f"{shard} lacks column(s) {', '.join(missing)} "
-                f"(has {', '.join(table.column_names)})"
-            )
-        records.extend(table.to_pylist())
-    manifest_path = run_dir / "manifest.json"
-    manifest = None
-    if manifest_path.is_file():
-        import json
-
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    return records, manifest
+    return read_run_table(run_dir, REQUIRED_COLUMNS), read_manifest(run_dir)
 
 
 def _expected_counts(recipe: Recipe, manifest: dict[str, Any] | None) -> tuple[int, int]:
@@ -89,7 +67,8 @@ def run_filter_job(recipe: Recipe, in_dir: Path, out_dir: Path) -> FilterJobResu
     started = time.perf_counter()
     if out_dir.resolve() == in_dir.resolve():
         raise RudatagenError("--out must differ from --in (the input run is left untouched)")
-    records, in_manifest = read_run_records(in_dir)
+    records_table, in_manifest = read_run_records(in_dir)
+    records = records_table.to_pylist()
     filters = build_filters(recipe.filters)  # settings are validated; models load on first use
     table = CandidateTable.from_records(records)
     n_pos, n_neg = _expected_counts(recipe, in_manifest)
@@ -123,7 +102,7 @@ def run_filter_job(recipe: Recipe, in_dir: Path, out_dir: Path) -> FilterJobResu
     )
 
     _prepare_out(out_dir)
-    _write_records(out_dir, rebuilt.records, _input_schema(in_dir))
+    _write_records(out_dir, rebuilt.records, records_table.schema)
     candidates = _candidate_table(table)
     pq.write_table(candidates, out_dir / "candidates.parquet", compression="zstd")
     rejected = candidates.filter(pc.invert(candidates.column("kept")))
@@ -168,11 +147,6 @@ def _prepare_out(out_dir: Path) -> None:
     shutil.rmtree(out_dir / "data", ignore_errors=True)
     shutil.rmtree(out_dir / "histograms", ignore_errors=True)
     (out_dir / "data").mkdir()
-
-
-def _input_schema(run_dir: Path) -> pa.Schema:
-    """The input shards' schema, so empty lists or nulls in the first record change no type."""
-    return pq.read_schema(sorted((run_dir / "data").glob("*.parquet"))[0])
 
 
 def _write_records(out_dir: Path, kept: list[dict[str, Any]], schema: pa.Schema) -> None:

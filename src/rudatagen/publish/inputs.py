@@ -9,16 +9,13 @@ accepted and dropped; only the reference columns are published (RuHNP: ``query``
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from rudatagen.errors import RudatagenError
+from rudatagen.rundir import read_json, read_run_table
 
 Task = Literal["ruhnp", "wanli"]
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -66,34 +63,6 @@ def detect_task(columns: list[str]) -> Task:
     )
 
 
-def read_table_dir(run_dir: Path) -> pa.Table:
-    """All ``data/*.parquet`` of a run directory as one table (schemas unified)."""
-    data = run_dir / "data"
-    shards = sorted(data.glob("*.parquet")) if data.is_dir() else []
-    if not shards:
-        raise RudatagenError(f"{run_dir} is not a run directory (no data/*.parquet)")
-    tables = []
-    for shard in shards:
-        try:
-            tables.append(pq.read_table(shard))
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise RudatagenError(f"unreadable shard {shard}: {str(exc).splitlines()[0]}") from None
-    try:
-        return pa.concat_tables(tables, promote_options="permissive")
-    except pa.ArrowInvalid as exc:
-        raise RudatagenError(f"{run_dir}: shards disagree on their columns: {exc}") from None
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise RudatagenError(f"{path} is not valid JSON: {exc}") from None
-    return value if isinstance(value, dict) else None
-
-
 def _history(run_dir: Path) -> tuple[list[dict[str, Any]], dict | None, dict | None]:
     """Manifests from this run back to the generation run; the nearest funnel and agreement."""
     manifests: list[dict[str, Any]] = []
@@ -102,9 +71,9 @@ def _history(run_dir: Path) -> tuple[list[dict[str, Any]], dict | None, dict | N
     seen: set[Path] = set()
     while current is not None and current.is_dir() and current.resolve() not in seen:
         seen.add(current.resolve())
-        funnel = funnel or _read_json(current / "funnel.json")
-        agreement = agreement or _read_json(current / "agreement.json")
-        manifest = _read_json(current / "manifest.json")
+        funnel = funnel or read_json(current / "funnel.json")
+        agreement = agreement or read_json(current / "agreement.json")
+        manifest = read_json(current / "manifest.json")
         if manifest is None:
             break
         manifests.append(manifest)
@@ -151,7 +120,7 @@ def _drop_unresolved_candidates(
 
 def read_run(run_dir: Path, task: Task | None = None, keep_unresolved: bool = False) -> RunInput:
     """The rows of ``run_dir`` in the reference shape of ``task`` (detected when None)."""
-    table = read_table_dir(run_dir)
+    table = read_run_table(run_dir)
     detected = task or detect_task(table.column_names)
     missing = [c for c in COLUMNS[detected] if c not in table.column_names]
     if missing:
