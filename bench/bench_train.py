@@ -22,7 +22,7 @@ from pathlib import Path
 
 from _common import SHARED_DATA, ratio_line
 from rudatagen.publish.job import publish
-from rudatagen.training.recipe import TrainRecipe
+from rudatagen.training.recipe import TrainSettings
 from rudatagen.training.run import train
 
 
@@ -79,7 +79,7 @@ def bare_train(folder: Path, out: Path, model_path: str, args: argparse.Namespac
 
 
 def ours_train(folder: Path, out: Path, model_path: str, args: argparse.Namespace) -> int:
-    recipe = TrainRecipe.model_validate(
+    settings = TrainSettings.model_validate(
         {
             "model": {"base": model_path, "max_seq_length": args.max_seq_length, "device": "cpu"},
             "datasets": [
@@ -99,7 +99,7 @@ def ours_train(folder: Path, out: Path, model_path: str, args: argparse.Namespac
             },
         }
     )
-    return train(recipe, out, progress=False).rows_seen
+    return train(settings, out, progress=False).rows_seen
 
 
 def bench_training(folder: Path, work: Path, model_path: str, args: argparse.Namespace) -> None:

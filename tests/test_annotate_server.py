@@ -291,7 +291,7 @@ def test_wanli_round_trip(
     title, run_dir = "WANLI review 01", runs["wanli"]
     result = cli(
         server,
-        *("push", "--in", str(run_dir), "--task", "wanli", "--project", title),
+        *("push", "--in", str(run_dir), "--project", title),
         *("--sample", "40", "--strategy", "stratified", "--annotators-per-task", "2"),
     )
     assert "40 new tasks" in result.output, result.output
@@ -312,7 +312,7 @@ def test_wanli_round_trip(
         plan[item.key] = (first, second)
 
     out = tmp_path / "wanli-reviewed"
-    pulled = cli(server, "pull", "-p", title, "-i", str(run_dir), "-o", str(out), "-t", "wanli")
+    pulled = cli(server, "pull", "-p", title, "-i", str(run_dir), "-o", str(out))
     assert pulled.exit_code == 0, pulled.output
     rows = {r["id"]: r for r in pq.read_table(out / "data").to_pylist()}
     source = {r["id"]: r for r in pq.read_table(run_dir / "data").to_pylist()}
@@ -341,6 +341,14 @@ def test_wanli_round_trip(
         hand_alpha([list(pair) for pair in plan.values()]), abs=1e-4
     )
     assert report["discarded"] == 1 and report["pending"] == 20
+
+    # the reviewed run publishes as WANLI with its lineage: generation, then the pull step
+    published = CliRunner().invoke(app, ["publish", "--in", str(out), "--out", str(tmp_path / "h")])
+    assert published.exit_code == 0, published.output
+    card = (tmp_path / "h" / "README.md").read_text(encoding="utf-8")
+    assert "natural-language-inference" in card
+    assert "| recipe fingerprint | `fixturewanli` |" in card
+    assert "Steps after generation: annotate-pull." in card
 
 
 def test_personal_access_token_works(
@@ -427,3 +435,61 @@ def test_server_killed_mid_push_then_rerun_completes(
     assert len(ids) == 300
     expected = sample(load_items(runs["generated"], RUHNP), "random", 0, 300)
     assert set(ids) == {item.key for item in expected}
+
+
+@pytest.mark.slow
+def test_card_names_the_generation_through_filter_review_and_publish(
+    server: label_studio.LabelStudioServer,
+    embedded_gguf: Path,
+    small_corpus: Path,
+    tmp_path: Path,
+) -> None:
+    """The real chain generate → filter → annotate push/pull → publish, no kind flag anywhere:
+    the card names the generating model, backend and prompt, the funnel and the agreement."""
+    from rudatagen.config import EMBEDDED_MODEL_NAME
+
+    generated, filtered = tmp_path / "gen", tmp_path / "filtered"
+    small = ["--limit", "2", "--set", "ruhnp.n_paraphrases=2", "--set", "ruhnp.n_non_paraphrases=2"]
+    small += ["--set", "ruhnp.max_candidate_chars=200", "--set", "llm.max_tokens=300"]
+    keep_all = ["--set", "filters.min_pos=0", "--set", "filters.min_neg=0"]
+    steps = [
+        ["generate", "ruhnp", "--source", str(small_corpus), "--out", str(generated), *small],
+        ["filter", "--in", str(generated), "--out", str(filtered), *keep_all],
+    ]
+    for args in steps:
+        done = subprocess.run(
+            [str(Path(sys.executable).with_name("rudatagen")), *args],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
+        assert done.returncode == 0, done.stderr
+    if not pq.read_table(filtered / "data").num_rows:
+        pytest.skip("the embedded model produced no candidate that survived the filters")
+
+    title = "RuHNP chain"
+    pushed = cli(server, "push", "--in", str(filtered), "--project", title)
+    assert pushed.exit_code == 0, pushed.output
+    for key, task in task_ids(server, title).items():
+        label = "paraphrase" if "/pos/" in key else "non_paraphrase"
+        annotate(server, A1, task, label, to_name="candidate")
+        annotate(server, A2, task, label, to_name="candidate")
+    reviewed = tmp_path / "reviewed"
+    pulled = cli(server, "pull", "-p", title, "-i", str(filtered), "-o", str(reviewed))
+    assert pulled.exit_code == 0, pulled.output
+
+    hub = tmp_path / "hub"
+    published = CliRunner().invoke(app, ["publish", "--in", str(reviewed), "--out", str(hub)])
+    assert published.exit_code == 0, published.output
+    card = (hub / "README.md").read_text(encoding="utf-8")
+    version = json.loads((generated / "manifest.json").read_text(encoding="utf-8"))["prompt"]
+    assert f"| LLM | {EMBEDDED_MODEL_NAME} |" in card
+    assert "| backend | llamacpp |" in card
+    assert f"| prompt | {version['name']} v{version['version']} |" in card
+    assert "Steps after generation: filter → annotate-pull." in card
+    assert "| heuristic |" in card  # the filter funnel, from the filter run
+    assert "cohen_kappa" in card  # the agreement, from the pull run
+    record = json.loads((hub / "rudatagen.json").read_text(encoding="utf-8"))
+    assert (record["stage"], record["kind"]) == ("publish", "ruhnp")
+    assert record["inputs"][0]["stage"] == "annotate-pull"

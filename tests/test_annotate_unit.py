@@ -180,7 +180,7 @@ def test_agreement_matches_hand_values() -> None:
 
 
 def test_unknown_task_is_a_one_line_error() -> None:
-    with pytest.raises(RudatagenError, match="unknown --task"):
+    with pytest.raises(RudatagenError, match="unknown dataset kind"):
         task_spec("sts")
 
 

@@ -213,17 +213,6 @@ def test_persists_across_reopen(cache_path: Path) -> None:
     third.close()
 
 
-def test_item_ids(cache_path: Path) -> None:
-    cache = ResponseCache(cache_path)
-    assert cache.item_ids() == set()
-    cache.put("k1", "id-a", MODEL, LLMResponse(text="1"))
-    cache.put("k2", "id-a", MODEL, LLMResponse(text="2"))  # a re-ask of the same item
-    cache.put("k3", "id-b", MODEL, LLMResponse(text="3"))
-    assert cache.item_ids() == {"id-a", "id-b"}
-    assert len(cache) == 3
-    cache.close()
-
-
 def test_two_handles_see_each_others_writes(cache_path: Path) -> None:
     writer = ResponseCache(cache_path)
     reader = ResponseCache(cache_path)

@@ -7,14 +7,10 @@ from typing import Any
 
 import pytest
 
-from rudatagen.config import (
-    EMBEDDED_MODEL_NAME,
-    Recipe,
-    apply_overrides,
-    load_recipe,
-    parse_override,
-)
+from rudatagen.config import EMBEDDED_MODEL_NAME, Recipe, load_recipe
+from rudatagen.core.recipe_io import apply_overrides, load_model, parse_override
 from rudatagen.errors import RudatagenError
+from rudatagen.training.recipe import TrainSettings
 
 REPO = Path(__file__).resolve().parents[1]
 ALL_RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
@@ -46,11 +42,11 @@ def test_recipes_are_shipped() -> None:
 
 
 @pytest.mark.parametrize("path", TRAIN_RECIPES, ids=lambda p: p.name)
-def test_shipped_training_recipe_validates(path: Path) -> None:
-    from rudatagen.training.recipe import load_train_recipe
-
-    recipe = load_train_recipe(path)
-    assert recipe.datasets
+def test_shipped_training_recipe_validates(path: Path, capsys: pytest.CaptureFixture) -> None:
+    recipe = load_recipe(path)
+    assert recipe.task == "train"
+    assert recipe.train is not None and recipe.train.datasets
+    assert "deprecated" not in capsys.readouterr().err, f"{path.name} uses the old layout"
 
 
 @pytest.mark.parametrize("path", SHIPPED_RECIPES, ids=lambda p: p.name)
@@ -412,3 +408,108 @@ def test_public_dict_is_json_ready() -> None:
     public = recipe.public_dict()
     assert public["source"]["path"] == "/data/x.txt"
     assert Recipe.model_validate(public) == recipe
+
+
+# -- list indices in --set ------------------------------------------------------------------
+
+DATASETS = {"train": {"datasets": [{"name": "a", "path": "x"}, {"name": "b", "path": "y"}]}}
+
+
+def datasets_data() -> dict[str, Any]:
+    return {"train": {"datasets": [dict(d) for d in DATASETS["train"]["datasets"]]}}
+
+
+@pytest.mark.parametrize(
+    ("item", "index", "key", "value"),
+    [
+        pytest.param("train.datasets.0.limit=500", 0, "limit", 500, id="first"),
+        pytest.param("train.datasets.1.split=dev", 1, "split", "dev", id="second"),
+    ],
+)
+def test_override_into_a_list_item(item: str, index: int, key: str, value: Any) -> None:
+    data = apply_overrides(datasets_data(), [item])
+    assert data["train"]["datasets"][index][key] == value
+    assert data["train"]["datasets"][1 - index] == DATASETS["train"]["datasets"][1 - index]
+
+
+def test_override_replaces_a_whole_list_item() -> None:
+    data = apply_overrides(datasets_data(), ["train.datasets.1={name: c, path: z}"])
+    assert data["train"]["datasets"][1] == {"name": "c", "path": "z"}
+
+
+@pytest.mark.parametrize(
+    ("item", "needle"),
+    [
+        pytest.param(
+            "train.datasets.2.limit=1", "index 2 is out of range for 'datasets'", id="item"
+        ),
+        pytest.param("train.datasets.5=x", "index 5 is out of range for 'datasets'", id="last"),
+        pytest.param("train.datasets.name=x", "'datasets' is not a section", id="key-into-list"),
+        pytest.param("train.datasets.-1.limit=1", "'datasets' is not a section", id="negative"),
+        pytest.param("train.datasets.0.name.x=1", "'name' is not a section", id="into-scalar"),
+    ],
+)
+def test_bad_list_override_is_one_line(item: str, needle: str) -> None:
+    with pytest.raises(RudatagenError) as info:
+        apply_overrides(datasets_data(), [item])
+    message = str(info.value)
+    assert needle in message and item in message and "\n" not in message
+
+
+def test_list_index_override_through_the_loader(tmp_path: Path) -> None:
+    path = write_recipe(tmp_path, "task: train\ntrain:\n  datasets: [{name: a, path: x}]\n")
+    recipe = load_recipe(path, ["train.datasets.0.limit=500"])
+    assert recipe.train is not None and recipe.train.datasets[0].limit == 500
+    assert "index 1 is out of range" in recipe_error(path, ["train.datasets.1.limit=5"])
+
+
+# -- the train: section -----------------------------------------------------------------------
+
+NEW_LAYOUT = "task: train\ntrain:\n  name: run\n  datasets: [{name: a, path: x}]\n"
+OLD_LAYOUT = "task: train\nname: run\ndatasets: [{name: a, path: x}]\n"
+
+
+def test_train_section_loads(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    recipe = load_recipe(write_recipe(tmp_path, NEW_LAYOUT))
+    assert recipe.task == "train" and recipe.train is not None
+    assert recipe.train.name == "run" and recipe.train.datasets[0].name == "a"
+    assert capsys.readouterr().err == ""
+
+
+def test_old_training_layout_loads_with_one_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    path = write_recipe(tmp_path, OLD_LAYOUT)
+    old = load_recipe(path, ["train.training.max_steps=3"])
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        f"warning: {path}: training keys at the top level are deprecated; nest them under 'train:'"
+    ]
+    new = load_recipe(
+        write_recipe(tmp_path, NEW_LAYOUT, "new.yaml"), ["train.training.max_steps=3"]
+    )
+    assert old == new
+
+
+def test_old_layout_errors_name_the_new_keys(tmp_path: Path) -> None:
+    path = write_recipe(tmp_path, OLD_LAYOUT + "model: {bass: y}\n")
+    assert "unknown key 'train.model.bass'" in recipe_error(path)
+
+
+def test_task_train_needs_the_section(tmp_path: Path) -> None:
+    message = recipe_error(write_recipe(tmp_path, "task: train\n"))
+    assert "task 'train' needs a 'train:' section" in message
+
+
+def test_training_section_errors_name_every_key(tmp_path: Path) -> None:
+    text = "task: train\ntrain:\n  datasets: [{name: a, path: x, limit: 0}]\n  epochz: 1\n"
+    message = recipe_error(write_recipe(tmp_path, text))
+    assert "train.datasets.0.limit: " in message and "unknown key 'train.epochz'" in message
+
+
+def test_load_model_is_generic(tmp_path: Path) -> None:
+    path = write_recipe(tmp_path, "datasets: [{name: a, path: x}]\n")
+    settings = load_model(TrainSettings, path, ["datasets.0.limit=7", "name=solo"])
+    assert settings.datasets[0].limit == 7 and settings.name == "solo"
+    with pytest.raises(RudatagenError, match=r"invalid recipe .*: unknown key 'modle'"):
+        load_model(TrainSettings, path, ["modle.base=x"])

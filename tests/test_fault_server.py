@@ -246,6 +246,28 @@ def test_answer_callback_delay_models_health_and_log(client: httpx.Client, tmp_p
         assert lines[0]["body"]["model"] == "test-model"
 
 
+def test_models_list_and_models_faults(client: httpx.Client) -> None:
+    with FaultServer() as srv:
+        ids = [m["id"] for m in client.get(f"{srv.url}/models").json()["data"]]
+        assert "test" in ids  # the llm.model of the tests that run against it
+    with FaultServer(models=["a", "b"]) as srv:
+        assert [m["id"] for m in client.get(f"{srv.url}/models").json()["data"]] == ["a", "b"]
+        assert srv.models_requests == 1 and srv.requests == []  # GETs are not logged requests
+    expected = {"404": 404, "401": 401, "403": 403, "500": 500}
+    for fault, status in expected.items():
+        with FaultServer(models_fault=fault) as srv:  # type: ignore[arg-type]
+            r = client.get(f"{srv.url}/models")
+            assert r.status_code == status and r.json()["error"]["code"] == status
+            assert post_chat(client, srv, "x").status_code == 200  # completions unaffected
+    with FaultServer(models_fault="not_json") as srv:
+        r = client.get(f"{srv.url}/models")
+        assert r.status_code == 200 and r.headers["content-type"] == "text/html"
+        with pytest.raises(json.JSONDecodeError):
+            r.json()
+    with pytest.raises(ValueError, match="models fault"):
+        FaultServer(models_fault="teapot")  # type: ignore[arg-type]
+
+
 def test_upstream_forwarding(client: httpx.Client) -> None:
     with FaultServer(answer=lambda body: "from upstream") as up:
         with FaultServer({"x": ["500"]}, upstream=up.url) as proxy:

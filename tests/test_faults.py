@@ -5,15 +5,23 @@ One ``run_job`` against :class:`FaultServer` meets every fault the client must s
 truncation) plus two items that cannot be saved. The counts in the manifest are checked
 against the plan, then re-runs retry only the failures and finally make no call at all.
 A 401 stops the run: in process with ``FatalLLMError``, through the CLI with exit status 2.
+
+Before a run the server is checked once (``GET /models``): nothing listening, a model it does not
+serve or a refused key stop the command within seconds; a server that cannot list its models
+(404, not JSON, 500) gets a warning and the run goes on.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import secrets
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -192,6 +200,7 @@ def test_faults_are_retried_counted_and_failures_resumed(
         recipe = make_recipe(source, srv.url)
         result = run_job(recipe, RuHNPTask(recipe), out, show_progress=False)
         logged = list(srv.requests)
+        assert srv.models_requests == 1  # checked once before the run, never during it
 
     assert result.status == "incomplete"
     per_text = Counter(requested_texts(logged, ALL_TEXTS))
@@ -326,14 +335,10 @@ def test_401_stops_the_run_in_process(
     assert read_manifest(out)["status"] == "interrupted"
 
 
-def test_401_through_the_cli_exits_2_with_one_line(
-    tmp_path: Path,
-    sources: tuple[Path, list[SourceText]],
-    unauthorized_url: tuple[str, list[str]],
-) -> None:
-    source, _ = sources
-    url, posts = unauthorized_url
-    out = tmp_path / "run"
+def run_cli(
+    source: Path, out: Path, url: str, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``rudatagen generate ruhnp`` against ``url`` (the openai backend), as a user runs it."""
     overrides = [
         "llm.backend=openai",
         f"llm.base_url={url}",
@@ -344,17 +349,131 @@ def test_401_through_the_cli_exits_2_with_one_line(
         "llm.max_concurrency=4",
         "llm.retry.backoff_base_s=0.01",
         "llm.retry.backoff_max_s=0.05",
+        *extra,
     ]
     args = [str(CLI), "generate", "ruhnp", "--source", str(source), "--out", str(out)]
     for item in overrides:
         args += ["--set", item]
-    proc = subprocess.run(
-        [*args, "--no-progress"], cwd=REPO, capture_output=True, text=True, timeout=60
+    return subprocess.run(
+        [*args, "--no-progress"],
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    """The command failed with exit status 2 and one ``error:`` line, its last, no traceback."""
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, proc.stderr
-    assert "401" in errors[0] and url in errors[0]
     assert proc.stderr.rstrip().splitlines()[-1] == errors[0]  # the last word, nothing after
+    return errors[0]
+
+
+def test_401_through_the_cli_exits_2_with_one_line(
+    tmp_path: Path,
+    sources: tuple[Path, list[SourceText]],
+    unauthorized_url: tuple[str, list[str]],
+) -> None:
+    source, _ = sources
+    url, posts = unauthorized_url
+    error = one_error_line(run_cli(source, tmp_path / "run", url))
+    assert "401" in error and url in error
     assert posts
+
+
+# ----------------------------------------------------------------------------- before the run
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_nothing_listening_fails_within_seconds(
+    tmp_path: Path, sources: tuple[Path, list[SourceText]]
+) -> None:
+    source, _ = sources
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    out = tmp_path / "run"
+    started = time.monotonic()
+    proc = run_cli(source, out, url)
+    elapsed = time.monotonic() - started
+    error = one_error_line(proc)
+    assert error == f"error: cannot reach {url} (connection refused); is the server running?"
+    assert elapsed < 15, f"took {elapsed:.1f}s"
+    assert not (out / "manifest.json").exists()  # stopped before the run began
+
+
+def test_a_model_the_server_does_not_serve_fails_naming_those_it_serves(
+    tmp_path: Path, sources: tuple[Path, list[SourceText]]
+) -> None:
+    source, _ = sources
+    out = tmp_path / "run"
+    with FaultServer(models=["Qwen/Qwen2.5-7B-Instruct", "gemma"]) as srv:
+        started = time.monotonic()
+        proc = run_cli(source, out, srv.url, "llm.model=Qwen2.5-7B-Instruct")
+        elapsed = time.monotonic() - started
+        assert srv.models_requests == 1
+        assert srv.requests == []  # not one generation request
+    error = one_error_line(proc)
+    assert error.startswith(f"error: {srv.url} does not serve model 'Qwen2.5-7B-Instruct' ")
+    assert "(it serves: Qwen/Qwen2.5-7B-Instruct, gemma)" in error
+    assert elapsed < 15, f"took {elapsed:.1f}s"
+    assert not (out / "manifest.json").exists()
+
+
+def test_a_refused_key_fails_before_the_run_without_showing_it(
+    tmp_path: Path, sources: tuple[Path, list[SourceText]]
+) -> None:
+    source, _ = sources
+    secret = f"sk-test-{secrets.token_hex(16)}"
+    variable = "RUDATAGEN_PREFLIGHT_KEY"
+    out = tmp_path / "run"
+    with FaultServer(models_fault="401") as srv:
+        proc = run_cli(source, out, srv.url, f"llm.api_key_env={variable}", env={variable: secret})
+        assert srv.models_requests == 1
+        assert srv.requests == []
+    error = one_error_line(proc)
+    assert error == f"error: {srv.url} refused the API key (HTTP 401); check ${variable}"
+    assert secret not in proc.stderr + proc.stdout
+    assert not (out / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("models_fault", ["403", "401"])
+def test_a_refused_key_stops_run_job_before_the_store(
+    tmp_path: Path, sources: tuple[Path, list[SourceText]], models_fault: Any
+) -> None:
+    source, _ = sources
+    out = tmp_path / "run"
+    with FaultServer(models_fault=models_fault) as srv:
+        recipe = make_recipe(source, srv.url)
+        with pytest.raises(FatalLLMError, match=f"HTTP {models_fault}"):
+            run_job(recipe, RuHNPTask(recipe), out, show_progress=False)
+        assert srv.requests == []
+    assert not (out / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("models_fault", ["404", "not_json", "500"])
+def test_a_server_that_cannot_list_its_models_warns_once_and_runs(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    models_fault: Any,
+) -> None:
+    source = write_sources(tmp_path / "texts.txt", [T_OK_1, T_OK_2])
+    out = tmp_path / "run"
+    with FaultServer(models_fault=models_fault) as srv:
+        recipe = make_recipe(source, srv.url)
+        result = run_job(recipe, RuHNPTask(recipe), out, show_progress=False)
+        assert srv.models_requests == 1
+        assert srv.count() == 2  # both texts were asked for
+    assert result.status == "complete"
+    assert len(read_rows(out)) == 2
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning:" in line]
+    assert len(warnings) == 1, warnings
+    assert f"{srv.url}/models" in warnings[0] and "going on" in warnings[0]

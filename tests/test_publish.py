@@ -7,15 +7,22 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from tests.support.run_dirs import ruhnp_run, wanli_records, write_run
 from typer.testing import CliRunner
 
 from rudatagen.cli import app
 from rudatagen.errors import RudatagenError
-from rudatagen.publish.card import read_card_counts
 from rudatagen.publish.splits import parse_sizes, split_by_group
 
 runner = CliRunner()
+
+
+def read_card_counts(card_text: str) -> dict[str, int]:
+    """Rows per split as the card's YAML header (``dataset_info``) states them."""
+    _, header, _ = card_text.split("---\n", 2)
+    info = yaml.safe_load(header)["dataset_info"]["splits"]
+    return {item["name"]: int(item["num_examples"]) for item in info}
 
 
 def publish(*args: str) -> tuple[int, str]:
@@ -193,7 +200,7 @@ def test_publish_wanli_splits_by_premise(tmp_path: Path, shared_data: Path) -> N
 @pytest.mark.parametrize(
     ("rows", "message"),
     [
-        ([{"text": "а", "other": "б"}], "cannot tell the task from the columns"),
+        ([{"text": "а", "other": "б"}], "cannot tell the dataset kind from the columns"),
         ([{"premise": "а", "hypothesis": "б", "label": "maybe"}], "label 'maybe' is not one of"),
     ],
 )
@@ -254,6 +261,7 @@ def test_push_creates_the_repo_and_uploads_the_folder(
     calls = [(r.method, r.path) for r in fake_hub.requests]
     assert calls == [
         ("POST", "/api/repos/create"),
+        ("GET", "/api/datasets/me/ru-hnp/tree/main"),  # which data/* files to replace
         ("POST", "/api/validate-yaml"),
         ("POST", "/api/datasets/me/ru-hnp/preupload/main"),
         ("POST", "/api/datasets/me/ru-hnp/commit/main"),
@@ -327,3 +335,154 @@ def test_push_public_and_failures(
     assert "hf_secret_in_error" not in output
     assert "Traceback" not in output
     assert output.strip().splitlines()[-1].startswith("error: push to me/x failed")
+
+
+def _push(ruhnp_in: Path, out: Path, hub_url: str, *extra: str) -> tuple[int, str]:
+    return publish(
+        "--in", str(ruhnp_in), "--out", str(out), "--repo-id", "me/ds", "--push",
+        "--endpoint", hub_url, *extra,
+    )  # fmt: skip
+
+
+def _folder(out: Path) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+
+def test_republish_with_fewer_shards_leaves_no_stale_shard(
+    ruhnp_in: Path, tmp_path: Path, fake_hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datasets
+
+    from rudatagen.publish import job
+
+    monkeypatch.setenv("HF_TOKEN", "hf_x")
+    write_splits = job.write_splits
+    shard_rows = {"n": 25}
+    monkeypatch.setattr(
+        job, "write_splits", lambda *a, **k: write_splits(*a, **k, shard_rows=shard_rows["n"])
+    )
+    out = tmp_path / "hub"
+    code, output = _push(ruhnp_in, out, fake_hub.url)
+    assert code == 0, output
+    first = _folder(out)
+    assert len([p for p in first if p.startswith("data/train-")]) >= 3
+    assert fake_hub.files == first
+
+    shard_rows["n"] = 100_000  # the same repo again, one shard per split
+    code, output = _push(ruhnp_in, out, fake_hub.url, "--seed", "1")
+    assert code == 0, output
+    second = _folder(out)
+    assert sorted(p for p in second if p.startswith("data/")) == [
+        "data/test-00000-of-00001.parquet",
+        "data/train-00000-of-00001.parquet",
+        "data/validation-00000-of-00001.parquet",
+    ]
+    assert fake_hub.files == second  # exactly: every old shard is gone
+    # the deletions rode the same commit as the new files
+    repo = fake_hub.repos["me/ds"]
+    assert len(repo.commits) == 3  # initial, first publish, re-publish
+    commit_body = [r.body for r in fake_hub.requests if r.path.endswith("/commit/main")][-1]
+    lines = [json.loads(line) for line in commit_body.decode().splitlines()]
+    deleted = {x["value"]["path"] for x in lines if x["key"] == "deletedFile"}
+    assert deleted == {p for p in first if p.startswith("data/")} - set(second)
+    assert {x["value"]["path"] for x in lines if x["key"] == "file"} == set(second)
+
+    # what datasets.load_dataset would read from the repo now: the second publish, once
+    snapshot = tmp_path / "snapshot"
+    for rel, content in fake_hub.files.items():
+        (snapshot / rel).parent.mkdir(parents=True, exist_ok=True)
+        (snapshot / rel).write_bytes(content)
+    loaded = datasets.load_dataset(str(snapshot))
+    counts = read_card_counts(second["README.md"].decode())
+    assert {name: ds.num_rows for name, ds in loaded.items()} == counts
+
+
+def test_push_tag_marks_the_uploaded_commit_once(
+    ruhnp_in: Path, tmp_path: Path, fake_hub, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    token = "hf_TagSecretToken0123456789"
+    monkeypatch.setenv("HF_TOKEN", token)
+    out = tmp_path / "hub"
+    code, output = _push(ruhnp_in, out, fake_hub.url, "--tag", "v1.0")
+    assert code == 0, output
+    repo = fake_hub.repos["me/ds"]
+    assert repo.tags == {"v1.0": repo.head}
+    assert repo.commit(repo.head).files == _folder(out)
+    assert f"tagged: v1.0 → {repo.head}" in output
+    calls = [(r.method, r.path) for r in fake_hub.requests]
+    assert calls[:2] == [("POST", "/api/repos/create"), ("GET", "/api/datasets/me/ds/refs")]
+    assert calls[-1] == ("POST", f"/api/datasets/me/ds/tag/{repo.head}")
+    assert json.loads(fake_hub.requests[-1].body) == {"tag": "v1.0"}
+
+    # the same tag again: one line, and nothing uploaded
+    commits = len(repo.commits)
+    code, output = _push(ruhnp_in, tmp_path / "again", fake_hub.url, "--tag", "v1.0")
+    assert code == 2
+    assert "Traceback" not in output and token not in output
+    last = output.strip().splitlines()[-1]
+    assert last.startswith("error: tag 'v1.0' already exists in me/ds")
+    assert "nothing was uploaded" in last
+    assert len(repo.commits) == commits and repo.tags == {"v1.0": repo.head}
+
+    # another tag goes on the new commit; the old one stays where it was
+    old_head = repo.head
+    code, output = _push(ruhnp_in, tmp_path / "again", fake_hub.url, "--seed", "2", "--tag", "v1.1")
+    assert code == 0, output
+    assert repo.tags == {"v1.0": old_head, "v1.1": repo.head} and repo.head != old_head
+    assert token not in caplog.text
+    assert all(r.authorization == f"Bearer {token}" for r in fake_hub.requests)
+
+
+def test_push_tag_taken_during_the_upload(
+    ruhnp_in: Path, tmp_path: Path, fake_hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # someone else creates the tag between the check and create_tag: the Hub answers 409
+    import huggingface_hub
+
+    monkeypatch.setenv("HF_TOKEN", "hf_x")
+    list_repo_refs = huggingface_hub.HfApi.list_repo_refs
+
+    def refs_then_race(self, repo_id: str, **kwargs):
+        refs = list_repo_refs(self, repo_id, **kwargs)
+        fake_hub.repos[repo_id].tags["v2"] = fake_hub.repos[repo_id].head
+        return refs
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_refs", refs_then_race)
+    code, output = _push(ruhnp_in, tmp_path / "hub", fake_hub.url, "--tag", "v2")
+    assert code == 2 and "Traceback" not in output
+    last = output.strip().splitlines()[-1]
+    assert last.startswith("error: tag 'v2' already exists in me/ds; the upload went through")
+    assert fake_hub.files == _folder(tmp_path / "hub")
+
+
+def test_push_an_unchanged_folder_tags_the_head(ruhnp_in: Path, tmp_path: Path, fake_hub) -> None:
+    from rudatagen.publish.hub import push_folder
+    from rudatagen.publish.job import publish as publish_folder
+
+    out = tmp_path / "hub"
+    publish_folder(ruhnp_in, out, sizes=parse_sizes([]))
+    first = push_folder(out, "me/ds", private=True, token="hf_x", endpoint=fake_hub.url)
+    again = push_folder(out, "me/ds", private=True, token="hf_x", endpoint=fake_hub.url, tag="v1")
+    repo = fake_hub.repos["me/ds"]
+    assert len(repo.commits) == 2  # nothing changed: no second commit
+    assert again.commit_oid == first.commit_oid == repo.head
+    assert repo.tags == {"v1": repo.head}
+    assert fake_hub.files == _folder(out)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tag", "v1"], "--tag needs --push"),
+        (["--repo-id", "me/x", "--push", "--tag", "bad tag"], "not a valid git tag name"),
+        (["--repo-id", "me/x", "--push", "--tag", "v1..2"], "not a valid git tag name"),
+    ],
+)
+def test_tag_errors_before_any_work(
+    ruhnp_in: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_x")
+    code, output = publish("--in", str(ruhnp_in), "--out", str(tmp_path / "hub"), *args)
+    assert code == 2 and message in output
+    assert len(output.strip().splitlines()) == 1 and "Traceback" not in output
+    assert not (tmp_path / "hub").exists()

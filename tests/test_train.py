@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from tests.support.train_fixtures import REPO
 
+from rudatagen.config import load_recipe
 from rudatagen.errors import RudatagenError
-from rudatagen.training.data import grid_pairs, read_split, ruhnp_rows, wanli_rows
-from rudatagen.training.recipe import load_train_recipe
+from rudatagen.kinds import get_kind
+from rudatagen.kinds.shapes import grid_pairs
+from rudatagen.training.data import read_split
 
 SCORES = {"entailment": 1.0, "neutral": 0.5, "contradiction": 0.0, "not_entailment": 0.0}
 
@@ -27,7 +29,7 @@ def test_ruhnp_rows_become_triplets() -> None:
         {"query": "q1", "pos": ["p1", "p2"], "neg": ["n1", "n2", "n3"]},
         {"query": "q2", "pos": ["p3"], "neg": []},
     ]
-    out = ruhnp_rows(rows, combinations=3)
+    out = get_kind("ruhnp").training_rows(rows, 3, {})
     assert out.triplets == {
         "anchor": ["q1", "q1", "q1"],
         "positive": ["p1", "p2", "p1"],
@@ -44,7 +46,7 @@ def test_wanli_rows_triplets_where_possible_else_scored_pairs() -> None:
         {"premise": "B", "hypothesis": "e2", "label": "entailment"},
         {"premise": "B", "hypothesis": "x2", "label": "not_entailment"},
     ]
-    out = wanli_rows(rows, combinations=2, label_scores=SCORES)
+    out = get_kind("wanli").training_rows(rows, 2, SCORES)
     assert out.triplets == {"anchor": ["A"], "positive": ["e1"], "negative": ["c1"]}
     assert out.pairs == {
         "sentence1": ["A", "B", "B"],
@@ -52,21 +54,59 @@ def test_wanli_rows_triplets_where_possible_else_scored_pairs() -> None:
         "score": [0.5, 1.0, 0.0],
     }
     with pytest.raises(RudatagenError, match="not in label_scores"):
-        wanli_rows([{"premise": "A", "hypothesis": "h", "label": "maybe"}], 1, SCORES)
+        get_kind("wanli").training_rows(
+            [{"premise": "A", "hypothesis": "h", "label": "maybe"}], 1, SCORES
+        )
 
 
 def test_recipe_errors_are_one_line(tmp_path: Path) -> None:
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("datasets: [{name: a, path: x, triplet_loss: cosent}]\n")
+    recipe.write_text(
+        "task: train\ntrain:\n  datasets: [{name: a, path: x, triplet_loss: cosent}]\n"
+    )
     with pytest.raises(RudatagenError, match="triplet_loss must be one of"):
-        load_train_recipe(recipe)
-    recipe.write_text("datasets: [{name: a, path: x}]\nmodel: {bass: y}\n")
-    with pytest.raises(RudatagenError, match=r"model\.bass"):
-        load_train_recipe(recipe)
-    production = load_train_recipe(REPO / "recipes" / "train.yaml", ["datasets.0.limit=10"])
+        load_recipe(recipe)
+    recipe.write_text("task: train\ntrain:\n  datasets: [{name: a, path: x}]\n  model: {bass: y}\n")
+    with pytest.raises(RudatagenError, match=r"unknown key 'train\.model\.bass'"):
+        load_recipe(recipe)
+    production = load_recipe(REPO / "recipes" / "train.yaml", ["train.datasets.0.limit=10"]).train
+    assert production is not None
     assert production.model.base.startswith("deepvk/USER")
     assert production.prefixes.query == "query: " and production.datasets[0].limit == 10
     assert [d.name for d in production.datasets] == ["ruhnp", "wanli"]
+
+
+def test_recipe_commands_read_the_train_section(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from rudatagen.cli import app
+
+    recipe = str(REPO / "recipes" / "train.yaml")
+    shown = CliRunner().invoke(app, ["recipe", "show", "--recipe", recipe])
+    assert shown.exit_code == 0 and "train:\n  name: user-base-ruhnp-wanli" in shown.output
+    old = tmp_path / "old.yaml"
+    old.write_text("task: train\nname: old\ndatasets: [{name: a, path: x}]\n")
+    checked = CliRunner().invoke(app, ["recipe", "check", "--recipe", str(old)])
+    assert checked.exit_code == 0
+    assert checked.stderr.splitlines() == [
+        f"warning: {old}: training keys at the top level are deprecated; nest them under 'train:'"
+    ]
+    assert checked.stdout == "ok: task train, base model deepvk/USER-base, datasets a\n"
+
+
+def test_train_needs_a_train_section(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from rudatagen.cli import app
+
+    recipe = REPO / "recipes" / "ruhnp.yaml"
+    args = ["train", "--recipe", str(recipe), "--out", str(tmp_path / "m")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert (
+        result.output
+        == f"error: recipe {recipe} has no 'train:' section (see recipes/train.yaml)\n"
+    )
 
 
 def test_read_split_errors(published: dict[str, Path], tmp_path: Path) -> None:
@@ -88,7 +128,8 @@ def test_bad_training_data_is_one_line(minilm: str, tmp_path: Path) -> None:
     bad = tmp_path / "bad.parquet"
     pq.write_table(pa.table({"text": ["а"], "other": ["б"]}), bad)
     recipe = str(REPO / "recipes" / "train-local.yaml")
-    for base, message in ((minilm, "cannot tell RuHNP"), ("/nonexistent/model", "cannot tell")):
+    cases = ((minilm, "cannot tell the dataset kind"), ("/nonexistent/model", "cannot tell"))
+    for base, message in cases:
         result = CliRunner().invoke(
             app,
             [
@@ -98,9 +139,9 @@ def test_bad_training_data_is_one_line(minilm: str, tmp_path: Path) -> None:
                 "--out",
                 str(tmp_path / "m"),
                 "--set",
-                f"model.base={base}",
+                f"train.model.base={base}",
                 "--set",
-                f"datasets.0.path={bad}",
+                f"train.datasets.0.path={bad}",
             ],
         )
         assert result.exit_code == 2, result.output
@@ -116,9 +157,9 @@ def test_bad_training_data_is_one_line(minilm: str, tmp_path: Path) -> None:
             "--out",
             str(tmp_path / "m"),
             "--set",
-            "model.base=/nonexistent/model",
+            "train.model.base=/nonexistent/model",
             "--set",
-            f"datasets.0.path={good}",
+            f"train.datasets.0.path={good}",
         ],
     )
     assert result.exit_code == 2

@@ -6,9 +6,7 @@ reads another's output goes through :func:`read_run_table`, so the errors read t
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -42,19 +40,3 @@ def read_run_table(run_dir: Path, required: tuple[str, ...] = (), *, hint: str =
         return pa.concat_tables(tables, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise RudatagenError(f"{run_dir}: shards disagree on their columns: {exc}") from None
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON object written by a stage (manifest, funnel, agreement), or None if absent."""
-    if not path.is_file():
-        return None
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise RudatagenError(f"{path} is not valid JSON: {exc}") from None
-    return value if isinstance(value, dict) else None
-
-
-def read_manifest(run_dir: Path) -> dict[str, Any] | None:
-    """``run_dir/manifest.json`` if there is one."""
-    return read_json(run_dir / "manifest.json")

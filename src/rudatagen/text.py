@@ -60,13 +60,27 @@ def normalise_text(text: str) -> str:
     return _direct_double_quotes(text)
 
 
+class _CyrillicTable(dict[int, str]):
+    """A ``str.translate`` table: a letter → "c" (Cyrillic) or "l" (other); others → ""."""
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        value = ("c" if _CYRILLIC.match(char) else "l") if char.isalpha() else ""
+        self[code] = value
+        return value
+
+
+_CYRILLIC_TABLE = _CyrillicTable()
+
+
 def cyrillic_share(text: str) -> float:
-    """Share of alphabetic characters that are Cyrillic; 0.0 for a text without letters."""
-    letters = sum(map(str.isalpha, text))
-    if not letters:
-        return 0.0
-    cyrillic = sum(map(str.isalpha, _CYRILLIC.findall(text)))
-    return cyrillic / letters
+    """Share of alphabetic characters that are Cyrillic; 0.0 for a text without letters.
+
+    One ``str.translate`` pass (the table learns each code point once): the filters call it for
+    every candidate.
+    """
+    letters = text.translate(_CYRILLIC_TABLE)
+    return letters.count("c") / len(letters) if letters else 0.0
 
 
 def text_id(normalised: str) -> str:

@@ -51,7 +51,12 @@ def ruhnp_records(shared_data: Path, limit: int, per_list: int = 3) -> list[dict
 def write_ruhnp_run(root: Path, records: list[dict[str, Any]]) -> Path:
     (root / "data").mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(records), root / "data" / "shard-00000.parquet")
-    manifest = {"task": "ruhnp", "fingerprint": "fixture0001", "counts": {"records": len(records)}}
+    manifest = {
+        "stage": "generate",
+        "kind": "ruhnp",
+        "fingerprint": "fixture0001",
+        "counts": {"records": len(records)},
+    }
     (root / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return root
 
@@ -91,6 +96,6 @@ def wanli_rows(shared_data: Path, limit: int, seed: int = 0) -> list[dict[str, A
 def write_wanli_run(root: Path, rows: list[dict[str, Any]]) -> Path:
     (root / "data").mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows), root / "data" / "shard-00000.parquet")
-    manifest = {"task": "wanli", "fingerprint": "fixturewanli"}
+    manifest = {"stage": "generate", "kind": "wanli", "fingerprint": "fixturewanli"}
     (root / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return root

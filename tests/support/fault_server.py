@@ -10,6 +10,10 @@ In-process::
         ...
         assert srv.count(fault="429") == 1
 
+``GET /v1/models`` lists ``models`` (by default the names the tests' and benches' recipes use,
+so the client's check before a run passes), or misbehaves as ``models_fault`` says: ``404``,
+``not_json`` (an HTML page, as some proxies answer), ``401``/``403`` (a refused key) or ``500``.
+
 Standalone (prints ``READY http://127.0.0.1:PORT/v1`` once listening, serves until
 SIGTERM/SIGINT)::
 
@@ -34,7 +38,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -53,8 +57,14 @@ Fault = Literal[
     "truncated",
 ]
 FAULTS: tuple[str, ...] = get_args(Fault)
+ModelsFault = Literal["ok", "404", "not_json", "401", "403", "500"]
+MODELS_FAULTS: tuple[str, ...] = get_args(ModelsFault)
 
 MODEL_ID = "fault-server"
+# Any model name is answered; /v1/models lists these: ours and the llm.model of the tests and
+# benches that run against this server.
+DEFAULT_MODELS: tuple[str, ...] = (MODEL_ID, "test", "bench")
+NOT_JSON_PAGE = b"<html><body><h1>It works!</h1></body></html>"
 DEFAULT_ANSWER = '{"paraphrases": ["вариант"], "non_paraphrases": ["не вариант"]}'
 PROSE_ANSWER = "Конечно! Вот ответ:"
 INVALID_ANSWER = '{"paraphrases": ["один"]}'
@@ -364,6 +374,18 @@ class _Handler(BaseHTTPRequestHandler):
         if path in ("/health", "/v1/health"):
             self._send_json(200, {"status": "ok"})
         elif path == "/v1/models":
+            with fs._lock:
+                fs.models_requests += 1
+            if fs.models_fault == "404":
+                self._send_error_json(404, f"unknown path {self.path}", "not_found")
+                return
+            if fs.models_fault == "not_json":
+                self._send(200, NOT_JSON_PAGE, content_type="text/html")
+                return
+            if fs.models_fault in ("401", "403", "500"):
+                status = int(fs.models_fault)
+                self._send_error_json(status, f"HTTP {status} (injected)", "models_error")
+                return
             if fs.upstream:
                 try:
                     status, data, ctype = fs._forward("GET", "/v1/models", None, {})
@@ -378,11 +400,12 @@ class _Handler(BaseHTTPRequestHandler):
                     "object": "list",
                     "data": [
                         {
-                            "id": MODEL_ID,
+                            "id": model,
                             "object": "model",
                             "created": 0,
                             "owned_by": "rudatagen-tests",
                         }
+                        for model in fs.models
                     ],
                 },
             )
@@ -507,7 +530,8 @@ class FaultServer:
 
     ``plan`` maps marker substrings to fault lists: the first key (in dict order) contained in a
     request's prompt selects its list, and each such request consumes the next fault; once a list
-    is exhausted, or when no marker matches, ``default`` is used.
+    is exhausted, or when no marker matches, ``default`` is used. ``models`` and
+    ``models_fault`` decide what ``GET /v1/models`` answers (counted in ``models_requests``).
     """
 
     def __init__(
@@ -523,6 +547,8 @@ class FaultServer:
         upstream: str | None = None,
         log_path: Path | None = None,
         verbose: bool = False,
+        models: Sequence[str] = DEFAULT_MODELS,
+        models_fault: ModelsFault = "ok",
     ) -> None:
         self.plan: dict[str, list[str]] = {k: list(v) for k, v in (plan or {}).items()}
         for marker, faults in self.plan.items():
@@ -532,6 +558,11 @@ class FaultServer:
         if default not in FAULTS:
             raise ValueError(f"unknown default fault {default!r}")
         self.default: str = default
+        if models_fault not in MODELS_FAULTS:
+            raise ValueError(f"unknown models fault {models_fault!r}")
+        self.models: list[str] = list(models)
+        self.models_fault: str = models_fault
+        self.models_requests = 0
         self.answer = answer
         self.delay_s = delay_s
         self.retry_after_s = retry_after_s
@@ -691,6 +722,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retry-after", type=float, default=1.0)
     parser.add_argument("--hang", type=float, default=30.0)
     parser.add_argument("--verbose", action="store_true", help="log each request to stderr")
+    parser.add_argument(
+        "--models",
+        default=",".join(DEFAULT_MODELS),
+        help="comma-separated model names that GET /v1/models lists",
+    )
+    parser.add_argument("--models-fault", choices=MODELS_FAULTS, default="ok")
     args = parser.parse_args(argv)
 
     stop = threading.Event()
@@ -711,6 +748,8 @@ def main(argv: list[str] | None = None) -> int:
         upstream=args.upstream,
         log_path=args.log,
         verbose=args.verbose,
+        models=[m for m in args.models.split(",") if m],
+        models_fault=args.models_fault,
     ).start()
     print(f"READY {server.url}", flush=True)
     try:

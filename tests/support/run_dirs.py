@@ -47,7 +47,8 @@ def write_run(root: Path, records: list[dict[str, Any]], manifest: dict | None =
 
 
 GENERATION_MANIFEST = {
-    "task": "ruhnp",
+    "stage": "generate",
+    "kind": "ruhnp",
     "created": "2026-11-23T00:00:00+00:00",
     "fingerprint": "0123456789abcdef",
     "recipe": {
@@ -70,7 +71,8 @@ def ruhnp_run(root: Path, shared_data: Path, limit: int | None = None) -> Path:
         record["model"] = "Qwen/Qwen2.5-32B-Instruct"
         record["review_status"] = "unresolved" if i % 10 == 9 else "reviewed"
     generation = write_run(root / "gen", records, GENERATION_MANIFEST)
-    filtered = write_run(root / "filtered", records, {"task": "filter", "input": str(generation)})
+    upstream = {"stage": "filter", "kind": "ruhnp", "inputs": [{"path": str(generation)}]}
+    filtered = write_run(root / "filtered", records, upstream)
     (filtered / "funnel.json").write_text(
         json.dumps(
             {

@@ -62,18 +62,18 @@ def trained(
         str(out),
         "--no-progress",
         "--set",
-        f"model.base={minilm}",
+        f"train.model.base={minilm}",
         "--set",
-        f"datasets=[{{name: ruhnp, path: '{published['ruhnp']}', combinations_per_query: 2}},"
+        f"train.datasets=[{{name: ruhnp, path: '{published['ruhnp']}', combinations_per_query: 2}},"
         f" {{name: terra, path: '{published['wanli']}', pair_loss: cosent, evaluate: false}}]",
         "--set",
-        "prefixes={query: 'query: ', document: 'passage: ', symmetric: 'query: '}",
+        "train.prefixes={query: 'query: ', document: 'passage: ', symmetric: 'query: '}",
         "--set",
-        "training.max_steps=6",
+        "train.training.max_steps=6",
         "--set",
-        "training.batch_size=8",
+        "train.training.batch_size=8",
         "--set",
-        "model.max_seq_length=48",
+        "train.model.max_seq_length=48",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return out, result

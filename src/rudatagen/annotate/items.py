@@ -22,8 +22,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rudatagen.annotate.configs import TaskSpec
+from rudatagen.core.manifest import Manifest, read_manifest
 from rudatagen.errors import RudatagenError
-from rudatagen.rundir import read_manifest, read_run_table
+from rudatagen.rundir import read_run_table
 
 RUHNP_COLUMNS = ("id", "query", "pos", "neg")
 WANLI_COLUMNS = ("id", "premise", "hypothesis", "label")
@@ -93,10 +94,13 @@ def read_rows(run_dir: Path, required: tuple[str, ...]) -> tuple[list[dict[str, 
     return rows, table.schema
 
 
-def run_id_of(run_dir: Path, manifest: dict[str, Any]) -> str:
-    """``<dir name>`` plus the manifest's fingerprint when it has one: the predictions' version."""
+def run_id_of(run_dir: Path, manifest: Manifest | None) -> str:
+    """``<dir name>`` plus the generation fingerprint when known: the predictions' version."""
     name = run_dir.resolve().name
-    fingerprint = manifest.get("fingerprint") or manifest.get("input_fingerprint")
+    fingerprint = None
+    if manifest is not None:
+        upstream = manifest.inputs[0].fingerprint if manifest.inputs else None
+        fingerprint = manifest.fingerprint or upstream
     return f"{name}@{fingerprint}" if fingerprint else name
 
 
@@ -108,7 +112,7 @@ def load_items(run_dir: Path, spec: TaskSpec) -> RunItems:
 
 def _ruhnp_items(run_dir: Path) -> RunItems:
     rows, schema = read_rows(run_dir, RUHNP_COLUMNS)
-    manifest = read_manifest(run_dir) or {}
+    manifest = read_manifest(run_dir)
     notes: list[str] = []
     scores = _candidate_scores(run_dir, notes)
     items: list[Item] = []
@@ -134,7 +138,7 @@ def _ruhnp_items(run_dir: Path) -> RunItems:
     if scores and not has_scores:
         notes.append("candidates.parquet does not match data/ (no scores used)")
     if has_scores:
-        _set_distances(items, manifest.get("filters") or [])
+        _set_distances(items, (manifest.extra("filters") if manifest else None) or [])
     return RunItems("ruhnp", items, rows, run_id_of(run_dir, manifest), has_scores, schema, notes)
 
 
@@ -196,7 +200,7 @@ def _set_distances(items: list[Item], filters: list[dict[str, Any]]) -> None:
 
 def _wanli_items(run_dir: Path) -> RunItems:
     rows, schema = read_rows(run_dir, WANLI_COLUMNS)
-    manifest = read_manifest(run_dir) or {}
+    manifest = read_manifest(run_dir)
     items: list[Item] = []
     has_scores = "max_variability" in schema.names
     for row in rows:

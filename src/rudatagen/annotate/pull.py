@@ -26,9 +26,14 @@ from rudatagen.annotate.connection import Connection
 from rudatagen.annotate.export import parse, snapshot
 from rudatagen.annotate.items import Item, load_items
 from rudatagen.annotate.reports import agreement_markdown
+from rudatagen.core.manifest import (
+    Manifest,
+    input_ref,
+    read_manifest,
+    write_json_atomic,
+    write_manifest,
+)
 from rudatagen.errors import RudatagenError
-from rudatagen.manifest import command_line, now_iso, package_versions
-from rudatagen.store import write_json_atomic
 
 REVIEW_SCHEMA = pa.schema(
     [
@@ -135,21 +140,17 @@ def pull(
         **applied,
     }
     seconds = time.perf_counter() - started
-    write_json_atomic(
-        out_dir / "manifest.json",
-        {
-            "task": f"annotate-{spec.name}",
-            "created": now_iso(),
-            "command": command_line(),
-            "input": str(in_dir),
-            "input_run_id": run.run_id,
-            "label_studio": {"url": conn.public_url, "project": title, "project_id": project.id},
-            "min_annotations": needed,
-            "aggregation": "rudatagen.annotate.aggregate (see README: aggregation rules)",
-            "counts": counts,
-            "review": {k: report[k] for k in ("items", "reviewed", "unresolved", "pending")},
-            "wall_s": round(seconds, 3),
-            "packages": package_versions(),
-        },
+    manifest = Manifest(
+        stage="annotate-pull",
+        kind=spec.name,
+        inputs=[input_ref(in_dir, read_manifest(in_dir))],
+        counts=counts,
+        wall_s=round(seconds, 3),
+        input_run_id=run.run_id,
+        label_studio={"url": conn.public_url, "project": title, "project_id": project.id},
+        min_annotations=needed,
+        aggregation="rudatagen.annotate.aggregate (see README: aggregation rules)",
+        review={k: report[k] for k in ("items", "reviewed", "unresolved", "pending")},
     )
+    write_manifest(out_dir, manifest)
     return PullResult(out_dir, report, counts, seconds)

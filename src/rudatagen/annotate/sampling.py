@@ -20,6 +20,7 @@ from typing import Literal
 
 from rudatagen.annotate.items import Item, RunItems
 from rudatagen.errors import RudatagenError
+from rudatagen.kinds import get_kind
 
 Strategy = Literal["random", "stratified", "uncertain"]
 STRATEGIES = ("random", "stratified", "uncertain")
@@ -42,11 +43,7 @@ def order(run: RunItems, strategy: str, seed: int) -> list[Item]:
         return [item for group in merged for item in group if item is not None]
     if strategy == "uncertain":
         if not run.has_scores:
-            what = (
-                "candidates.parquet from `rudatagen filter`"
-                if run.task == "ruhnp"
-                else ("a max_variability column")
-            )
+            what = get_kind(run.task).annotation.scores_from
             raise RudatagenError(
                 f"--strategy uncertain needs filter scores ({what}); this run has none: "
                 f"use --strategy random or stratified"

@@ -24,13 +24,20 @@ UrlOption = Annotated[
     typer.Option("--url", help="Label Studio URL (default: $LABEL_STUDIO_URL)."),
 ]
 ProjectOption = Annotated[str, typer.Option("--project", "-p", help="The project's title.")]
-TaskOption = Annotated[str, typer.Option("--task", "-t", help="ruhnp or wanli.")]
+KindOption = Annotated[
+    str | None,
+    typer.Option(
+        "--kind",
+        "--task",
+        "-t",
+        help="Dataset kind (ruhnp, wanli); default: the one the run's manifest records.",
+    ),
+]
 
 
 @annotate_app.command("push")
 def push_command(
     in_dir: Annotated[Path, typer.Option("--in", "-i", help="A generation or filter run.")],
-    task: TaskOption,
     project: ProjectOption,
     sample: Annotated[
         int | None, typer.Option("--sample", "-n", help="How many items (default: all).")
@@ -44,14 +51,15 @@ def push_command(
     ] = 2,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Tasks per import.")] = 500,
     url: UrlOption = None,
+    kind: KindOption = None,
 ) -> None:
     """Sample items, create or find the project, import the tasks not yet there."""
     with user_errors():
-        from rudatagen.annotate.configs import task_spec
         from rudatagen.annotate.connection import connect
         from rudatagen.annotate.push import push
+        from rudatagen.kinds import kind_of_run
 
-        spec = task_spec(task)
+        spec = kind_of_run(in_dir, explicit=kind).annotation
         conn = connect(url)
         result = push(
             conn,
@@ -93,7 +101,6 @@ def pull_command(
     project: ProjectOption,
     in_dir: Annotated[Path, typer.Option("--in", "-i", help="The run that was pushed.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where the reviewed run goes.")],
-    task: TaskOption,
     min_annotations: Annotated[
         int | None,
         typer.Option(
@@ -102,14 +109,15 @@ def pull_command(
         ),
     ] = None,
     url: UrlOption = None,
+    kind: KindOption = None,
 ) -> None:
     """Export the annotations, aggregate them, write the reviewed run and the agreement."""
     with user_errors():
-        from rudatagen.annotate.configs import task_spec
         from rudatagen.annotate.connection import connect
         from rudatagen.annotate.pull import pull
+        from rudatagen.kinds import kind_of_run
 
-        spec = task_spec(task)
+        spec = kind_of_run(in_dir, explicit=kind).annotation
         result = pull(connect(url), project, in_dir, out, spec, min_votes=min_annotations)
         other = result.counts["tasks_of_other_runs"] + result.counts["tasks_without_item_key"]
         if other:

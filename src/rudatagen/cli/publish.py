@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
@@ -27,9 +27,14 @@ def publish_command(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the group-wise split.")] = 0,
-    task: Annotated[
-        Literal["ruhnp", "wanli"] | None,
-        typer.Option(help="Dataset type; detected from the columns when not given."),
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            "--kind",
+            "--task",
+            help="Dataset kind (ruhnp, wanli): only for data without a manifest, which is "
+            "otherwise detected from its columns.",
+        ),
     ] = None,
     keep_unresolved: Annotated[
         bool, typer.Option(help="Keep rows whose review_status is 'unresolved'.")
@@ -53,6 +58,14 @@ def publish_command(
     endpoint: Annotated[
         str | None, typer.Option(help="Hub URL (default: HF_ENDPOINT or huggingface.co).")
     ] = None,
+    tag: Annotated[
+        str | None,
+        typer.Option(
+            "--tag",
+            help="With --push: tag the uploaded commit as a release (e.g. v1.0); "
+            "a tag that already exists is an error.",
+        ),
+    ] = None,
 ) -> None:
     """Split by group, write data/{split}-*.parquet and the dataset card; --push uploads it."""
     with user_errors():
@@ -61,17 +74,21 @@ def publish_command(
 
         if push and not repo_id:
             raise RudatagenError("--push needs --repo-id OWNER/NAME")
+        if tag is not None and not push:
+            raise RudatagenError("--tag needs --push (it tags the uploaded commit on the Hub)")
         token = None
         if push:
-            from rudatagen.publish.hub import hub_token
+            from rudatagen.publish.hub import check_tag, hub_token
 
+            if tag is not None:
+                check_tag(tag)
             token = hub_token()  # fail before any work when there is no token
         result = publish(
             in_dir,
             out,
             sizes=parse_sizes(split or []),
             seed=seed,
-            task=task,
+            kind=kind,
             keep_unresolved=keep_unresolved,
             license_id=license_id,
             pretty_name=name,
@@ -89,5 +106,8 @@ def publish_command(
                 private=private,
                 token=token,
                 endpoint=endpoint or os.environ.get("HF_ENDPOINT") or None,
+                tag=tag,
             )
             say(f"pushed: {pushed.commit_url}")
+            if pushed.tag:
+                say(f"tagged: {pushed.tag} → {pushed.commit_oid}")

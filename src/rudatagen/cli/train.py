@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 
 from rudatagen.cli.common import SetOption, say, user_errors
+from rudatagen.config import load_recipe
 from rudatagen.errors import RudatagenError
+from rudatagen.training.recipe import TrainSettings
 
 DataOption = Annotated[
     list[str] | None,
@@ -47,16 +49,23 @@ def train_command(
 ) -> None:
     """Train a bi-encoder with sentence-transformers' trainer from a recipe (recipes/train.yaml)."""
     with user_errors():
-        from rudatagen.training.recipe import load_train_recipe
         from rudatagen.training.run import train
 
-        resolved = load_train_recipe(recipe, list(set_ or []))
+        settings = _train_section(recipe, list(set_ or []))
         say(
-            f"training {resolved.model.base} on "
-            + ", ".join(f"{d.name} ({d.path})" for d in resolved.datasets)
+            f"training {settings.model.base} on "
+            + ", ".join(f"{d.name} ({d.path})" for d in settings.datasets)
         )
-        report = train(resolved, out, progress=not no_progress)
+        report = train(settings, out, progress=not no_progress)
         say(report.summary())
+
+
+def _train_section(path: Path, overrides: list[str]) -> TrainSettings:
+    """The recipe's ``train:`` section; a recipe without one is a one-line error."""
+    resolved = load_recipe(path, overrides)
+    if resolved.train is None:
+        raise RudatagenError(f"recipe {path} has no 'train:' section (see recipes/train.yaml)")
+    return resolved.train
 
 
 def _pair_sets(data: list[str], split: str, extra: list[str]) -> list:

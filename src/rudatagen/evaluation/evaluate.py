@@ -14,11 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from rudatagen.core.manifest import now_iso, package_versions, write_json_atomic
 from rudatagen.evaluation.encode import Encoder
 from rudatagen.evaluation.pairsets import PairSet, as_dict_counts
 from rudatagen.evaluation.stats import pair_classification, spearman, triplet_accuracy
-from rudatagen.manifest import now_iso, package_versions
-from rudatagen.store import write_json_atomic
 
 COLUMNS = ("pairs", "ap", "f1", "accuracy", "roc_auc", "triplet_accuracy", "spearman")
 

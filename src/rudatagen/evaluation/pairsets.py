@@ -14,15 +14,13 @@ classification but kept for the Spearman correlation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rudatagen.errors import RudatagenError
-from rudatagen.training.data import detect_kind, read_split
+from rudatagen.kinds.shapes import PairSet
+from rudatagen.training.data import kind_of_dataset, read_split
 
-NLI_POSITIVE = ("entailment",)
-NLI_NEGATIVE = ("contradiction", "not_entailment")
 GUESSES = {
     "text1": ("sentence1", "text_1", "premise", "text1"),
     "text2": ("sentence2", "text_2", "hypothesis", "text2"),
@@ -43,75 +41,11 @@ KEYS = {
 }
 
 
-@dataclass
-class PairSet:
-    """Pairs with roles; ``labels`` (1/0, None = not in pair classification), ``scores`` (gold)."""
-
-    name: str
-    kind: str  # ruhnp, wanli, pairs
-    text1: list[str] = field(default_factory=list)
-    text2: list[str] = field(default_factory=list)
-    labels: list[int | None] = field(default_factory=list)
-    gold: list[float] = field(default_factory=list)
-    role1: str = "symmetric"
-    role2: str = "symmetric"
-    triplets: list[tuple[str, str, str]] = field(default_factory=list)
-    skipped: dict[str, int] = field(default_factory=dict)
-
-    def add(self, a: str, b: str, label: int | None, gold: float | None = None) -> None:
-        self.text1.append(a)
-        self.text2.append(b)
-        self.labels.append(label)
-        if gold is not None:
-            self.gold.append(gold)
-
-    @property
-    def positives(self) -> int:
-        return sum(1 for x in self.labels if x == 1)
-
-    @property
-    def negatives(self) -> int:
-        return sum(1 for x in self.labels if x == 0)
-
-
 def from_published(path: str, split: str = "test", name: str | None = None) -> PairSet:
     """Pairs and triplets of a published split (or a run directory / Parquet file)."""
     rows = read_split(path, split)
-    kind = detect_kind(rows, path)
-    label = name or f"{Path(path).name}:{split}"
-    if kind == "ruhnp":
-        out = PairSet(label, "ruhnp", role1="query", role2="document")
-        for row in rows:
-            pos = [p for p in row.get("pos") or [] if p]
-            neg = [n for n in row.get("neg") or [] if n]
-            for text in pos:
-                out.add(row["query"], text, 1)
-            for text in neg:
-                out.add(row["query"], text, 0)
-            out.triplets.extend((row["query"], p, n) for p in pos for n in neg)
-    else:
-        out = PairSet(label, "wanli")
-        by_premise: dict[str, dict[str, list[str]]] = {}
-        neutral = 0
-        for row in rows:
-            value = str(row["label"]).strip().lower()
-            if value in NLI_POSITIVE:
-                out.add(row["premise"], row["hypothesis"], 1)
-            elif value in NLI_NEGATIVE:
-                out.add(row["premise"], row["hypothesis"], 0)
-            elif value == "neutral":
-                neutral += 1
-                continue
-            else:
-                raise RudatagenError(f"{path}: label {row['label']!r} is not an NLI label")
-            side = "pos" if value in NLI_POSITIVE else "neg"
-            by_premise.setdefault(row["premise"], {"pos": [], "neg": []})[side].append(
-                row["hypothesis"]
-            )
-        for premise, sides in by_premise.items():
-            out.triplets.extend((premise, p, n) for p in sides["pos"] for n in sides["neg"])
-        if neutral:
-            out.skipped["neutral (not a pair-classification class)"] = neutral
+    kind = kind_of_dataset(path, rows)
+    out = kind.evaluation_pairs(rows, name or f"{Path(path).name}:{split}", path)
     if not out.text1:
         raise RudatagenError(f"{path} ({split}): no pairs to evaluate")
     return out

@@ -15,12 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from rudatagen.core.manifest import now_iso, package_versions, write_json_atomic
 from rudatagen.evaluation.encode import Encoder
 from rudatagen.evaluation.evaluate import pair_similarities
 from rudatagen.evaluation.pairsets import PairSet
 from rudatagen.evaluation.stats import shift
-from rudatagen.manifest import now_iso, package_versions
-from rudatagen.store import write_json_atomic
 
 
 def _classes(pairs: PairSet, sims: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

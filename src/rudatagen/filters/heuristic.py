@@ -19,8 +19,9 @@ from rapidfuzz import fuzz, process
 
 from rudatagen.filters.base import Filter, FilterResult
 from rudatagen.filters.candidates import LABEL_NAMES, CandidateTable
-from rudatagen.filters.russian import cyrillic_share, fold, normalise
+from rudatagen.filters.russian import fold, normalise
 from rudatagen.filters.settings import HeuristicSettings
+from rudatagen.text import cyrillic_share
 
 # Leading numbering («1.», «2)», «(3)») or a list marker («- », «• »). An em dash is not a
 # marker: Russian dialogue lines start with one.

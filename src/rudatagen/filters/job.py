@@ -20,16 +20,20 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rudatagen.config import Recipe
+from rudatagen.core.manifest import (
+    Manifest,
+    input_ref,
+    read_manifest,
+    write_json_atomic,
+    write_manifest,
+)
 from rudatagen.errors import RudatagenError
 from rudatagen.filters.candidates import LABEL_NAMES, NON_PARAPHRASE, PARAPHRASE, CandidateTable
 from rudatagen.filters.pipeline import reassemble, run_stages
 from rudatagen.filters.registry import build_filters
 from rudatagen.filters.reports import funnel_dict, funnel_markdown, write_histograms
-from rudatagen.manifest import command_line, now_iso, package_versions
-from rudatagen.rundir import read_manifest, read_run_table
-from rudatagen.store import write_json_atomic
-
-REQUIRED_COLUMNS = ("id", "query", "pos", "neg")
+from rudatagen.kinds import kind_of_run
+from rudatagen.rundir import read_run_table
 
 
 @dataclass
@@ -49,13 +53,25 @@ class FilterJobResult:
         )
 
 
-def read_run_records(run_dir: Path) -> tuple[pa.Table, dict[str, Any] | None]:
+def read_run_records(run_dir: Path) -> tuple[pa.Table, Manifest | None]:
     """The records of a generation (or earlier filter) run, and its manifest if any."""
-    return read_run_table(run_dir, REQUIRED_COLUMNS), read_manifest(run_dir)
+    table = read_run_table(run_dir)
+    kind = kind_of_run(run_dir, table.column_names)
+    if kind.name != "ruhnp":
+        raise RudatagenError(
+            f"{run_dir} holds {kind.name} records; `rudatagen filter` filters RuHNP runs "
+            "(WANLI candidates are filtered inside `generate wanli`)"
+        )
+    missing = [c for c in kind.record_columns if c not in table.column_names]
+    if missing:
+        raise RudatagenError(
+            f"{run_dir} lacks column(s) {', '.join(missing)} (has {', '.join(table.column_names)})"
+        )
+    return table, read_manifest(run_dir)
 
 
-def _expected_counts(recipe: Recipe, manifest: dict[str, Any] | None) -> tuple[int, int]:
-    ruhnp = ((manifest or {}).get("recipe") or {}).get("ruhnp") or {}
+def _expected_counts(recipe: Recipe, manifest: Manifest | None) -> tuple[int, int]:
+    ruhnp = ((manifest.recipe if manifest else None) or {}).get("ruhnp") or {}
     return (
         int(ruhnp.get("n_paraphrases", recipe.ruhnp.n_paraphrases)),
         int(ruhnp.get("n_non_paraphrases", recipe.ruhnp.n_non_paraphrases)),
@@ -111,25 +127,20 @@ def run_filter_job(recipe: Recipe, in_dir: Path, out_dir: Path) -> FilterJobResu
     (out_dir / "funnel.md").write_text(funnel_markdown(funnel), encoding="utf-8")
     histograms = write_histograms(table, out_dir / "histograms")
     seconds = time.perf_counter() - started
-    write_json_atomic(
-        out_dir / "manifest.json",
-        {
-            "task": "filter",
-            "created": now_iso(),
-            "command": command_line(),
-            "input": str(in_dir),
-            "input_fingerprint": (in_manifest or {}).get("fingerprint"),
-            "recipe": recipe.public_dict(),
-            "filters": [
-                {"name": f.name, "version": f.version, "settings": f.thresholds()} for f in filters
-            ],
-            "counts": funnel["records"]
-            | {"candidates_in": candidates_in, "candidates_out": funnel["candidates_out"]},
-            "histograms": [p.name for p in histograms],
-            "wall_s": round(seconds, 3),
-            "packages": package_versions(),
-        },
+    manifest = Manifest(
+        stage="filter",
+        kind="ruhnp",
+        inputs=[input_ref(in_dir, in_manifest)],
+        recipe=recipe.public_dict(),
+        counts=funnel["records"]
+        | {"candidates_in": candidates_in, "candidates_out": funnel["candidates_out"]},
+        wall_s=round(seconds, 3),
+        filters=[
+            {"name": f.name, "version": f.version, "settings": f.thresholds()} for f in filters
+        ],
+        histograms=[p.name for p in histograms],
     )
+    write_manifest(out_dir, manifest)
     return FilterJobResult(funnel, len(records), len(rebuilt.records), out_dir, seconds)
 
 

@@ -21,7 +21,6 @@ from rudatagen.text import normalise_text
 _WORD = re.compile(r"[^\W_]+")
 # Characters whose presence means ``normalise_text`` could change a printable text.
 _QUOTES = '\u201e\u201c\u201d\u201f\u2033"\u2018\u2019\u201a\u201b'
-_CYRILLIC_BLOCKS = re.compile(r"[\u0400-\u052f\u1c80-\u1c8f\u2de0-\u2dff\ua640-\ua69f]")
 
 # A text razdel tokenises trivially: space-separated chunks that are punctuation alone, or one
 # word with only quotes/brackets before it and closing punctuation after it. A word is letter
@@ -68,25 +67,6 @@ def loose_text(text: str) -> str:
 def squash_text(text: str) -> str:
     """``loose_text`` without spaces: equal for texts that differ in case, punctuation, spacing."""
     return loose_text(text).replace(" ", "")
-
-
-class _CyrillicTable(dict[int, str]):
-    """A ``str.translate`` table: a letter → "c" (Cyrillic) or "l" (other); others → ""."""
-
-    def __missing__(self, code: int) -> str:
-        char = chr(code)
-        value = ("c" if _CYRILLIC_BLOCKS.match(char) else "l") if char.isalpha() else ""
-        self[code] = value
-        return value
-
-
-_CYRILLIC_TABLE = _CyrillicTable()
-
-
-def cyrillic_share(text: str) -> float:
-    """The result of ``rudatagen.text.cyrillic_share``, from one ``str.translate`` pass."""
-    letters = text.translate(_CYRILLIC_TABLE)
-    return letters.count("c") / len(letters) if letters else 0.0
 
 
 def word_tokens(text: str) -> list[str]:

@@ -22,13 +22,29 @@ def _check_bounds(low: float, high: float, what: str) -> None:
 class HeuristicSettings(StrictModel):
     """Cheap checks on each candidate alone and against its own record."""
 
-    enabled: bool = True
-    min_chars: int = Field(10, ge=1)
-    min_length_ratio: float = Field(0.5, gt=0)
-    max_length_ratio: float = Field(2.0, gt=0)
-    min_cyrillic: float = Field(0.5, ge=0, le=1)
-    near_duplicate_similarity: float = Field(95.0, ge=0, le=100)
-    reject_truncated: bool = True
+    enabled: bool = Field(True, description="Run this stage.")
+    min_chars: int = Field(10, ge=1, description="Shortest candidate kept, in characters.")
+    min_length_ratio: float = Field(
+        0.5, gt=0, description="Shortest candidate kept, as a share of the query's length."
+    )
+    max_length_ratio: float = Field(
+        2.0, gt=0, description="Longest candidate kept, as a multiple of the query's length."
+    )
+    min_cyrillic: float = Field(
+        0.5, ge=0, le=1, description="Minimum share of Cyrillic among the letters."
+    )
+    near_duplicate_similarity: float = Field(
+        95.0,
+        ge=0,
+        le=100,
+        description="A candidate this similar (rapidfuzz, 0–100) to an earlier candidate of "
+        "the same record is a near-copy.",
+    )
+    reject_truncated: bool = Field(
+        True,
+        description="Reject truncated sentences (dangling comma, conjunction or preposition; "
+        "no end punctuation where the query has one).",
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> HeuristicSettings:
@@ -39,24 +55,47 @@ class HeuristicSettings(StrictModel):
 class LexicalSettings(StrictModel):
     """A paraphrase must not be a near-copy; a hard non-paraphrase must stay lexically close."""
 
-    enabled: bool = True
-    scorer: Literal["ratio", "token_sort_ratio", "token_set_ratio"] = "token_sort_ratio"
-    paraphrase_max_similarity: float = Field(90.0, ge=0, le=100)
-    paraphrase_max_lemma_overlap: float = Field(0.9, ge=0, le=1)
-    non_paraphrase_min_similarity: float = Field(50.0, ge=0, le=100)
-    non_paraphrase_min_lemma_overlap: float = Field(0.4, ge=0, le=1)
+    enabled: bool = Field(True, description="Run this stage.")
+    scorer: Literal["ratio", "token_sort_ratio", "token_set_ratio"] = Field(
+        "token_sort_ratio", description="The rapidfuzz similarity (0–100) of query and candidate."
+    )
+    paraphrase_max_similarity: float = Field(
+        90.0, ge=0, le=100, description="A paraphrase above it is a near-copy of the query."
+    )
+    paraphrase_max_lemma_overlap: float = Field(
+        0.9,
+        ge=0,
+        le=1,
+        description="A paraphrase above this Jaccard overlap of pymorphy3 lemmas is a near-copy.",
+    )
+    non_paraphrase_min_similarity: float = Field(
+        50.0,
+        ge=0,
+        le=100,
+        description="A non-paraphrase below it is not close to the query, so not *hard*.",
+    )
+    non_paraphrase_min_lemma_overlap: float = Field(
+        0.4,
+        ge=0,
+        le=1,
+        description="A non-paraphrase below this lemma overlap is not *hard* either.",
+    )
 
 
 class DedupSettings(StrictModel):
     """Exact and near-duplicates across the whole dataset (MinHash + LSH on character shingles)."""
 
-    enabled: bool = True
-    near: bool = True
-    threshold: float = Field(0.85, gt=0, le=1)
-    shingle_chars: int = Field(5, ge=2)
-    num_perm: int = Field(64, ge=8)
-    bands: int = Field(16, ge=1)
-    against_queries: bool = True
+    enabled: bool = Field(True, description="Run this stage.")
+    near: bool = Field(True, description="Also drop near-duplicates (else exact ones only).")
+    threshold: float = Field(
+        0.85, gt=0, le=1, description="Shingle Jaccard from which two texts are near-duplicates."
+    )
+    shingle_chars: int = Field(5, ge=2, description="Characters per shingle.")
+    num_perm: int = Field(64, ge=8, description="MinHash permutations (a multiple of `bands`).")
+    bands: int = Field(16, ge=1, description="LSH bands.")
+    against_queries: bool = Field(
+        True, description="Also drop candidates that repeat any record's query."
+    )
 
     @model_validator(mode="after")
     def _bands(self) -> DedupSettings:
@@ -68,17 +107,29 @@ class DedupSettings(StrictModel):
 class BiEncoderSettings(StrictModel):
     """cos(query, candidate) under a sentence-transformers model, bounds per label."""
 
-    enabled: bool = False
-    model: str = "deepvk/USER-bge-m3"
-    query_prefix: str = ""
-    candidate_prefix: str = ""
-    paraphrase_min: float = Field(0.75, ge=-1, le=1)
-    paraphrase_max: float = Field(1.0, ge=-1, le=1)
-    non_paraphrase_min: float = Field(0.3, ge=-1, le=1)
-    non_paraphrase_max: float = Field(0.98, ge=-1, le=1)
-    batch_size: int = Field(64, ge=1)
-    max_seq_length: int | None = Field(None, ge=8)
-    device: str | None = None
+    enabled: bool = Field(False, description="Run this stage.")
+    model: str = Field(
+        "deepvk/USER-bge-m3", description="A sentence-transformers model: Hub id or folder."
+    )
+    query_prefix: str = Field("", description="Put before each query (`query: `, ...).")
+    candidate_prefix: str = Field("", description="Put before each candidate (`passage: `, ...).")
+    paraphrase_min: float = Field(
+        0.75, ge=-1, le=1, description="Lowest cos(query, paraphrase) kept."
+    )
+    paraphrase_max: float = Field(
+        1.0, ge=-1, le=1, description="Highest cos(query, paraphrase) kept."
+    )
+    non_paraphrase_min: float = Field(
+        0.3, ge=-1, le=1, description="Lowest cos(query, non-paraphrase) kept (hard, not random)."
+    )
+    non_paraphrase_max: float = Field(
+        0.98, ge=-1, le=1, description="Highest cos(query, non-paraphrase) kept."
+    )
+    batch_size: int = Field(64, ge=1, description="Texts per encoding batch.")
+    max_seq_length: int | None = Field(
+        None, ge=8, description="Truncate inputs to N tokens (null: the model's)."
+    )
+    device: str | None = Field(None, description="`cpu`, `cuda`, ... (null: a GPU if any).")
 
     @model_validator(mode="after")
     def _bounds(self) -> BiEncoderSettings:
@@ -90,24 +141,60 @@ class BiEncoderSettings(StrictModel):
 class CrossEncoderSettings(StrictModel):
     """A binary paraphrase classifier, or a 3-way NLI model (entailment both ways)."""
 
-    enabled: bool = False
-    model: str = "cointegrated/rubert-base-cased-nli-threeway"
-    kind: Literal["paraphrase", "nli"] = "nli"
-    entailment_label: str = "entailment"
-    paraphrase_min: float = Field(0.5, ge=0, le=1)
-    non_paraphrase_max: float = Field(0.5, ge=0, le=1)
-    batch_size: int = Field(32, ge=1)
-    max_length: int | None = Field(None, ge=8)
-    device: str | None = None
+    enabled: bool = Field(False, description="Run this stage.")
+    model: str = Field(
+        "cointegrated/rubert-base-cased-nli-threeway",
+        description="A cross-encoder: Hub id or folder (see `rudatagen train-cross-encoder`).",
+    )
+    kind: Literal["paraphrase", "nli"] = Field(
+        "nli",
+        description="`paraphrase`: a binary classifier's probability; `nli`: min(P(entailment)) "
+        "both ways.",
+    )
+    entailment_label: str = Field(
+        "entailment", description="The NLI model's label for entailment (`kind: nli`)."
+    )
+    paraphrase_min: float = Field(
+        0.5, ge=0, le=1, description="A paraphrase below this probability is rejected."
+    )
+    non_paraphrase_max: float = Field(
+        0.5, ge=0, le=1, description="A non-paraphrase above this probability is rejected."
+    )
+    batch_size: int = Field(32, ge=1, description="Pairs per batch.")
+    max_length: int | None = Field(
+        None, ge=8, description="Truncate pairs to N tokens (null: the model's)."
+    )
+    device: str | None = Field(None, description="`cpu`, `cuda`, ... (null: a GPU if any).")
 
 
 class FilterSettings(StrictModel):
     """All filter stages, and how many candidates a record needs to stay."""
 
-    min_pos: int = Field(1, ge=0)
-    min_neg: int = Field(1, ge=0)
-    heuristic: HeuristicSettings = Field(default_factory=HeuristicSettings)
-    lexical: LexicalSettings = Field(default_factory=LexicalSettings)
-    dedup: DedupSettings = Field(default_factory=DedupSettings)
-    biencoder: BiEncoderSettings = Field(default_factory=BiEncoderSettings)
-    cross_encoder: CrossEncoderSettings = Field(default_factory=CrossEncoderSettings)
+    min_pos: int = Field(
+        1, ge=0, description="A record with fewer surviving paraphrases is dropped."
+    )
+    min_neg: int = Field(
+        1, ge=0, description="A record with fewer surviving non-paraphrases is dropped."
+    )
+    heuristic: HeuristicSettings = Field(
+        default_factory=HeuristicSettings,
+        description="Cheap checks on each candidate alone and against its own record.",
+    )
+    lexical: LexicalSettings = Field(
+        default_factory=LexicalSettings,
+        description="A paraphrase must not be a near-copy; a hard non-paraphrase must stay "
+        "lexically close.",
+    )
+    dedup: DedupSettings = Field(
+        default_factory=DedupSettings,
+        description="Exact and near-duplicates across the whole dataset (MinHash + LSH on "
+        "character shingles); the first occurrence stays.",
+    )
+    biencoder: BiEncoderSettings = Field(
+        default_factory=BiEncoderSettings,
+        description="cos(query, candidate) under a sentence-transformers model, bounds per label.",
+    )
+    cross_encoder: CrossEncoderSettings = Field(
+        default_factory=CrossEncoderSettings,
+        description="A binary paraphrase classifier, or a 3-way NLI model (entailment both ways).",
+    )

@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from rudatagen.config import Recipe
+from rudatagen.core.manifest import Manifest, merge_runs, now_iso, totals
 from rudatagen.generators.runner import GenerationReport, Task, run_generation
 from rudatagen.llm.cache import ResponseCache
 from rudatagen.llm.client import StructuredClient
 from rudatagen.llm.registry import make_backend
 from rudatagen.llm.types import LLMBackend
-from rudatagen.manifest import command_line, merge_runs, now_iso, package_versions, totals
 from rudatagen.sources import SourceReport, SourceText, read_source
 from rudatagen.store import RunStore
 
@@ -67,7 +69,7 @@ def run_job(
     fingerprint = recipe.generation_fingerprint(digest)
     store.open(fresh=fresh, fingerprint=fingerprint)
     try:
-        previous = store.read_manifest()
+        previous = _previous_manifest(store)
         done = store.completed_ids()
         pending = [s for s in sources if s.id not in done]
         previous_failures = store.previous_failures()
@@ -77,11 +79,16 @@ def run_job(
             pending=len(pending),
             retried_failures=sum(1 for s in pending if s.id in previous_failures),
         )
+        if pending:
+            # A server is asked once, before the manifest or a progress bar: it answers, serves
+            # llm.model and takes the key, or the command stops within seconds. A run with
+            # nothing left to do needs no server (in-process backends: no-op).
+            backend.preflight()
         if on_start is not None:
             on_start(source_report, report)
         started_at = now_iso()
         base = _manifest_base(recipe, task, fingerprint, source_report, previous, started_at)
-        store.write_manifest({**base, "status": "running"})
+        store.write_manifest(base.model_copy(update={"status": "running"}).to_json())
         status = "interrupted"
         cache = _open_cache(recipe, out)
         client = StructuredClient(
@@ -105,23 +112,26 @@ def run_job(
             }
             runs = merge_runs(previous, run_entry)
             rows = store.total_rows()
-            store.write_manifest(
-                {
-                    **base,
+            info = backend.info()
+            final = base.model_copy(
+                update={
                     "status": status,
-                    "backend": {"name": backend.info().backend, **backend.info().details},
                     "counts": {"sources": len(sources), "rows": rows, "failed": report.failed},
-                    "llm_calls": report.stats.llm_calls,
-                    "cache_hits": report.stats.cache_hits,
-                    "prompt_tokens": report.stats.usage.prompt_tokens,
-                    "completion_tokens": report.stats.usage.completion_tokens,
-                    "cost": round(report.cost, 6),
                     "wall_s": round(report.wall_s, 3),
-                    "last_run": run_entry,
-                    "runs": runs,
-                    "totals": totals(runs),
                 }
             )
+            extra = {
+                "backend": {"name": info.backend, **info.details},
+                "llm_calls": report.stats.llm_calls,
+                "cache_hits": report.stats.cache_hits,
+                "prompt_tokens": report.stats.usage.prompt_tokens,
+                "completion_tokens": report.stats.usage.completion_tokens,
+                "cost": round(report.cost, 6),
+                "last_run": run_entry,
+                "runs": runs,
+                "totals": totals(runs),
+            }
+            store.write_manifest({**final.to_json(), **extra})
         return JobResult(report, source_report, rows, len(store.shard_paths()), status, out)
     finally:
         store.close()
@@ -156,28 +166,35 @@ def _open_cache(recipe: Recipe, out: Path) -> ResponseCache | None:
     return ResponseCache(recipe.cache.path or out / "cache.sqlite")
 
 
+def _previous_manifest(store: RunStore) -> Manifest | None:
+    raw = store.read_manifest()
+    try:
+        return Manifest.model_validate(raw) if raw else None
+    except ValidationError:
+        return None  # an unreadable manifest only loses the history of earlier invocations
+
+
 def _manifest_base(
     recipe: Recipe,
     task: Task,
     fingerprint: str,
     source_report: SourceReport,
-    previous: dict[str, Any] | None,
+    previous: Manifest | None,
     started_at: str,
-) -> dict[str, Any]:
+) -> Manifest:
     prompts = getattr(task, "prompts", None)
-    return {
-        "task": task.name,
-        "created": (previous or {}).get("created", started_at),
-        "updated": started_at,
-        "fingerprint": fingerprint,
-        "command": command_line(),
-        "recipe": recipe.public_dict(),
-        "source": {
+    return Manifest(
+        stage="generate",
+        kind=task.name,
+        created=previous.created if previous else started_at,
+        updated=started_at,
+        fingerprint=fingerprint,
+        recipe=recipe.public_dict(),
+        source={
             "path": source_report.path,
             "rows_read": source_report.rows_read,
             "kept": source_report.kept,
             "skipped": dict(source_report.skipped),
         },
-        "prompt": {"name": prompts.spec.name, "version": prompts.version} if prompts else None,
-        "packages": package_versions(),
-    }
+        prompt={"name": prompts.spec.name, "version": prompts.version} if prompts else None,
+    )

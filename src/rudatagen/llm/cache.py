@@ -62,10 +62,6 @@ class ResponseCache:
             ),
         )
 
-    def item_ids(self) -> set[str]:
-        """Items that have an accepted answer (used by tests and diagnostics)."""
-        return {row[0] for row in self._db.execute("SELECT DISTINCT item_id FROM responses")}
-
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
 

@@ -7,12 +7,18 @@ Servers disagree on how structured output is requested, so the recipe names a *d
 * ``llamacpp`` - chat: ``response_format={"type": "json_object", "schema": ...}``;
   completions: a GBNF ``grammar`` built from the schema (llama-cpp-python's converter).
 * ``none`` - no constraint; answers are still parsed and validated.
+
+Before a run, :meth:`OpenAIBackend.preflight` asks ``GET {base_url}/models`` once (vLLM,
+llama.cpp's server and OpenAI all serve it), so a wrong URL, key or model name fails in seconds
+rather than after minutes of retried connection errors.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import sys
 from functools import lru_cache
 from typing import Any
 
@@ -29,6 +35,9 @@ from rudatagen.llm.types import (
 )
 
 PLACEHOLDER_KEY = "EMPTY"
+PREFLIGHT_TIMEOUT_S = 5.0
+REFUSED = "connection refused"
+LISTED_MODELS = 10  # at most this many served models are named in an error
 
 
 def resolve_api_key(api_key_env: str | None) -> str:
@@ -98,9 +107,10 @@ class OpenAIBackend(LLMBackend):
         self._openai = openai
         self._settings = settings
         self._dialect = settings.dialect
+        self._api_key = resolve_api_key(settings.api_key_env)
         self._client = openai.AsyncOpenAI(
             base_url=settings.base_url,
-            api_key=resolve_api_key(settings.api_key_env),
+            api_key=self._api_key,
             max_retries=0,  # retries are ours: counted, jittered, Retry-After honoured
             timeout=httpx.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),
             http_client=openai.DefaultAsyncHttpxClient(
@@ -125,6 +135,78 @@ class OpenAIBackend(LLMBackend):
                 "api_key_env": self._settings.api_key_env,
             },
         )
+
+    def preflight(self) -> None:
+        """One ``GET {base_url}/models`` (5 s, no retries) before the run starts.
+
+        Nothing listening, a refused key (401/403) or a model the server does not list raise
+        :class:`FatalLLMError` naming the URL. A server that cannot list its models (404 or
+        another status, not JSON, no answer in time once connected) is no reason to stop: one
+        warning on stderr, and the run goes on (where its requests are retried as usual).
+        """
+        warning = self._check_models()
+        if warning is not None:
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
+
+    def _check_models(self) -> str | None:
+        """Raise what stops the run; return a warning when the server could not be checked."""
+        import httpx
+
+        where = self._settings.base_url or ""
+        url = where.rstrip("/") + "/models"
+        headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
+        cannot_check = f"cannot check that it serves '{self.model}'; going on"
+        try:
+            with httpx.Client(timeout=PREFLIGHT_TIMEOUT_S) as http:
+                response = http.get(url, headers=headers)
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL):
+            raise FatalLLMError(
+                f"llm.base_url '{where}' is not an http(s) URL (e.g. http://localhost:8000/v1)"
+            ) from None
+        except httpx.ConnectTimeout:
+            raise FatalLLMError(
+                f"cannot reach {where} (no connection within {PREFLIGHT_TIMEOUT_S:g}s); "
+                "is the server running?"
+            ) from None
+        except httpx.ConnectError as exc:
+            reason = _connect_reason(exc)
+            hint = "is the server running?" if reason == REFUSED else "check llm.base_url"
+            raise FatalLLMError(f"cannot reach {where} ({reason}); {hint}") from None
+        except httpx.RemoteProtocolError as exc:
+            raise FatalLLMError(
+                f"{where} does not answer HTTP ({_short(exc) or type(exc).__name__}); "
+                "is llm.base_url the server's address and port?"
+            ) from None
+        except httpx.HTTPError as exc:  # connected, then a read timeout or a reset
+            return f"{url} gave no answer ({type(exc).__name__}); {cannot_check}"
+        status = response.status_code
+        if status in (401, 403):
+            raise FatalLLMError(f"{where} refused the API key (HTTP {status}); {self._key_hint()}")
+        if status != 200:
+            return f"{url} answered HTTP {status}; {cannot_check}"
+        try:
+            payload = response.json()
+        except ValueError:
+            return f"{url} answered with something other than JSON; {cannot_check}"
+        data = payload.get("data") if isinstance(payload, dict) else None
+        served: list[str] = []
+        if isinstance(data, list):
+            served = [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+        if not served:
+            return f"{url} lists no models; {cannot_check}"
+        # Gemini's OpenAI-compatible endpoint lists "models/NAME" and accepts "NAME".
+        if self.model in served or f"models/{self.model}" in served:
+            return None
+        raise FatalLLMError(
+            f"{where} does not serve model '{self.model}' (it serves: "
+            f"{_listing(self.model, served)}); check llm.model"
+        )
+
+    def _key_hint(self) -> str:
+        env = self._settings.api_key_env
+        if env is None:
+            return "the recipe names no key: set llm.api_key_env to the variable that holds it"
+        return f"check ${env}"
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         common: dict[str, Any] = {
@@ -168,9 +250,8 @@ class OpenAIBackend(LLMBackend):
         if isinstance(exc, oa.APIConnectionError):
             return TransientLLMError("connection", type(exc.__cause__ or exc).__name__)
         if isinstance(exc, (oa.AuthenticationError, oa.PermissionDeniedError)):
-            env = self._settings.api_key_env or "(none set: llm.api_key_env)"
             return FatalLLMError(
-                f"{where} refused the API key (HTTP {exc.status_code}); check ${env}"
+                f"{where} refused the API key (HTTP {exc.status_code}); {self._key_hint()}"
             )
         if isinstance(exc, oa.NotFoundError):
             return FatalLLMError(
@@ -192,3 +273,34 @@ class OpenAIBackend(LLMBackend):
 def _short(exc: Exception) -> str:
     message = getattr(exc, "message", None) or str(exc)
     return " ".join(message.split())[:200]
+
+
+def _connect_reason(exc: Exception) -> str:
+    """Why a connection failed, in a few words ("connection refused", "host not found", ...)."""
+    import socket
+    import ssl
+
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ConnectionRefusedError):
+            return REFUSED
+        if isinstance(cause, socket.gaierror):
+            return "host not found"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS failed: {cause.reason or cause}"
+        cause = cause.__cause__ or cause.__context__
+    text = _short(exc)
+    if "refused" in text.lower():  # the OSError itself is not always chained
+        return REFUSED
+    return text or type(exc).__name__
+
+
+def _listing(model: str, served: list[str]) -> str:
+    """Up to LISTED_MODELS served names, the ones closest to ``model`` first."""
+    close = difflib.get_close_matches(model, served, n=3, cutoff=0.6)
+    names = close + [name for name in served if name not in close]
+    shown = ", ".join(names[:LISTED_MODELS])
+    more = len(names) - LISTED_MODELS
+    return f"{shown}, and {more} more" if more > 0 else shown

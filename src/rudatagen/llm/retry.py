@@ -1,4 +1,4 @@
-"""Retries with exponential backoff and full jitter; ``Retry-After`` is honoured."""
+"""Retries with exponential backoff and equal jitter; ``Retry-After`` is honoured."""
 
 from __future__ import annotations
 
@@ -19,8 +19,11 @@ def backoff_delay(
 ) -> float:
     """Seconds to wait before retry number ``attempt`` (0-based).
 
-    Full jitter (a uniform draw up to the exponential cap) spreads clients apart; a server's
-    ``Retry-After`` is a floor, never shortened.
+    Equal jitter: half the exponential cap ``min(backoff_max_s, backoff_base_s * 2**attempt)``
+    plus a uniform draw over the other half, i.e. uniform in ``[cap / 2, cap]``. The draw still
+    spreads concurrent requests apart; the floor keeps a rate-limited client from retrying at
+    once, which full jitter (uniform in ``[0, cap]``) allows. A server's ``Retry-After`` is a
+    floor too, never shortened.
     """
     cap = min(settings.backoff_max_s, settings.backoff_base_s * (2**attempt))
     delay = rng.uniform(cap / 2, cap)

@@ -132,6 +132,15 @@ class LLMBackend(ABC):
     @abstractmethod
     async def complete(self, request: LLMRequest) -> LLMResponse: ...
 
+    def preflight(self) -> None:  # noqa: B027 - optional hook
+        """Check, once before a run, what a first request would otherwise find out slowly.
+
+        Quick (seconds) and without retries; raises :class:`FatalLLMError` (one line) when the
+        run cannot work and may print a warning when it cannot tell. A server backend asks the
+        server; the in-process backends have nothing to reach (their constructors already checked
+        the package and the model path), so the default does nothing.
+        """
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections or engines."""
 

@@ -27,13 +27,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rudatagen.core.manifest import Manifest, now_iso, read_manifest, write_manifest
 from rudatagen.errors import MissingDependencyError, RudatagenError
 from rudatagen.filters.models import load_cross_encoder
-from rudatagen.manifest import command_line, now_iso, package_versions
 from rudatagen.nli import datamap
 from rudatagen.nli.seeds import Seed, check_size, fingerprint, label_counts
 from rudatagen.nli.settings import WanliSettings
-from rudatagen.store import write_json_atomic
 
 DYNAMICS_DIR = "training_dynamics"
 CHECKPOINTS_DIR = "checkpoints"
@@ -272,38 +271,34 @@ def run_cartography(
     ]
     ambiguous = {label: ambiguous_labels.count(label) for label in labels}
     wall_s = time.perf_counter() - started
-    write_json_atomic(
-        out / "manifest.json",
-        {
-            "task": "cartography",
-            "created": created,
-            "finished": now_iso(),
-            "command": command_line(),
-            "seed_fingerprint": fingerprint(seeds, labels),
-            "seed_data": str(seed_path.resolve()),
-            "labels": labels,
-            "label_counts": label_counts(seeds),
-            "examples": len(seeds),
-            "epochs": int(logits.shape[0]),
-            "checkpoints": [p.name for p in checkpoint_dirs(out)],
-            "ambiguous": ambiguous,
-            "settings": settings.model_dump(mode="json"),
-            "recipe": recipe,
-            "train_s": round(train_s, 3),
-            "wall_s": round(wall_s, 3),
-            "packages": package_versions(),
-        },
+    manifest = Manifest(
+        stage="cartography",
+        created=created,
+        updated=now_iso(),
+        recipe=recipe,
+        counts={"examples": len(seeds), "ambiguous": ambiguous},
+        wall_s=round(wall_s, 3),
+        seed_fingerprint=fingerprint(seeds, labels),
+        seed_data=str(seed_path.resolve()),
+        labels=labels,
+        label_counts=label_counts(seeds),
+        examples=len(seeds),
+        epochs=int(logits.shape[0]),
+        checkpoints=[p.name for p in checkpoint_dirs(out)],
+        ambiguous=ambiguous,
+        settings=settings.model_dump(mode="json"),
+        train_s=round(train_s, 3),
     )
+    write_manifest(out, manifest)
     return CartographyResult(out, len(seeds), int(logits.shape[0]), ambiguous, wall_s, train_s)
 
 
-def read_manifest(directory: Path) -> dict[str, Any]:
-    path = directory / "manifest.json"
-    if not path.is_file():
+def read_cartography_manifest(directory: Path) -> dict[str, Any]:
+    manifest = read_manifest(directory)
+    if manifest is None:
         raise RudatagenError(f"not a cartography directory (no manifest.json): {directory}")
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    if manifest.get("task") != "cartography":
+    if manifest.stage != "cartography":
         raise RudatagenError(
-            f"{directory} is not a cartography directory (task {manifest.get('task')!r})"
+            f"{directory} is not a cartography directory (stage {manifest.stage!r})"
         )
-    return manifest
+    return manifest.to_json()

@@ -13,7 +13,6 @@ Layout of ``OUT/``::
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -26,11 +25,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rudatagen.config import Recipe
+from rudatagen.core.manifest import (
+    Manifest,
+    input_ref,
+    now_iso,
+    read_manifest,
+    write_json_atomic,
+    write_manifest,
+)
 from rudatagen.errors import RudatagenError
 from rudatagen.filters.models import load_cross_encoder
 from rudatagen.generators.job import JobResult, run_job
 from rudatagen.generators.runner import GenerationReport
-from rudatagen.manifest import command_line, now_iso, package_versions
 from rudatagen.nli.cartography import checkpoint_dirs
 from rudatagen.nli.heuristics import HeuristicFilter
 from rudatagen.nli.selection import SelectionReport, load_checked_seeds, select_groups
@@ -38,7 +44,6 @@ from rudatagen.nli.variability import max_variability, quota_select
 from rudatagen.nli.wanli import SeedPrompt, WanliTask
 from rudatagen.progress import Progress
 from rudatagen.sources import SourceReport
-from rudatagen.store import write_json_atomic
 
 GENERATION_DIR = "generation"
 
@@ -341,31 +346,32 @@ def run_wanli(
     report = funnel(candidates, labels, selection, generation.report)
     write_json_atomic(out / "funnel.json", report)
     (out / "funnel.md").write_text(funnel_markdown(report), encoding="utf-8")
-    write_json_atomic(
-        out / "manifest.json",
-        {
-            "task": "wanli",
-            "created": created,
-            "finished": now_iso(),
-            "command": command_line(),
-            "mode": mode,
-            "cartography": {
-                "path": str(cartography.resolve()),
-                "seed_fingerprint": carto_manifest["seed_fingerprint"],
-                "checkpoints": [p.name for p in checkpoints],
-            },
-            "generation": {
-                "path": GENERATION_DIR,
-                "status": generation.status,
-                "rows": generation.rows,
-                "fingerprint": json.loads((out / GENERATION_DIR / "manifest.json").read_text())[
-                    "fingerprint"
-                ],
-            },
-            "counts": {"candidates": len(candidates), "kept": kept, "by_label": report["kept"]},
-            "recipe": recipe.public_dict(),
-            "wall_s": round(time.perf_counter() - started, 3),
-            "packages": package_versions(),
+    inner = read_manifest(out / GENERATION_DIR)
+    manifest = Manifest(
+        stage="generate",
+        kind="wanli",
+        created=created,
+        updated=now_iso(),
+        status=generation.status,
+        fingerprint=inner.fingerprint if inner is not None else None,
+        inputs=[input_ref(cartography.resolve(), read_manifest(cartography))],
+        recipe=recipe.public_dict(),
+        counts={"candidates": len(candidates), "kept": kept, "by_label": report["kept"]},
+        wall_s=round(time.perf_counter() - started, 3),
+        mode=mode,
+        backend=inner.extra("backend") if inner is not None else None,
+        prompt=inner.extra("prompt") if inner is not None else None,
+        cartography={
+            "path": str(cartography.resolve()),
+            "seed_fingerprint": carto_manifest["seed_fingerprint"],
+            "checkpoints": [p.name for p in checkpoints],
+        },
+        generation={
+            "path": GENERATION_DIR,
+            "status": generation.status,
+            "rows": generation.rows,
+            "fingerprint": inner.fingerprint if inner is not None else None,
         },
     )
+    write_manifest(out, manifest)
     return WanliResult(generation, selection, report, kept, out)

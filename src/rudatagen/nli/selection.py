@@ -14,7 +14,7 @@ from rudatagen.config import Recipe
 from rudatagen.errors import RudatagenError
 from rudatagen.filters.models import load_cross_encoder
 from rudatagen.nli import datamap
-from rudatagen.nli.cartography import METRICS_FILE, checkpoint_dirs, read_manifest
+from rudatagen.nli.cartography import METRICS_FILE, checkpoint_dirs, read_cartography_manifest
 from rudatagen.nli.neighbours import cls_embeddings, nearest_neighbours
 from rudatagen.nli.seeds import Seed, check_size, fingerprint, read_seeds
 from rudatagen.nli.wanli import SeedPrompt
@@ -54,7 +54,7 @@ def load_checked_seeds(
     recipe: Recipe, cartography: Path, seed_path: Path | None
 ) -> tuple[list[Seed], Path, dict[str, Any]]:
     """The recipe's seed set, checked against the fingerprint the cartography run recorded."""
-    manifest = read_manifest(cartography)
+    manifest = read_cartography_manifest(cartography)
     path = seed_path or recipe.wanli.seeds.path or Path(manifest["seed_data"])
     seeds = read_seeds(path, recipe.wanli.seeds)
     ours = fingerprint(seeds, recipe.wanli.seeds.labels)

@@ -15,17 +15,29 @@ CANONICAL_LABELS = ("entailment", "neutral", "contradiction", "not_entailment")
 class SeedDataSettings(StrictModel):
     """Where the seed NLI set lives and how its columns and label values map to ours."""
 
-    path: Path | None = None
-    format: Literal["auto", "jsonl", "csv", "tsv", "parquet", "hf"] = "auto"
-    split: str = "train"
-    premise_column: str = "premise"
-    hypothesis_column: str = "hypothesis"
-    label_column: str = "label"
-    id_column: str | None = None
-    labels: list[str] = Field(default_factory=lambda: ["entailment", "neutral", "contradiction"])
-    label_map: dict[str, str] = Field(default_factory=dict)
-    limit: int | None = Field(None, ge=1)
-    sample_seed: int = 0
+    path: Path | None = Field(None, description="Seed data (or `--seed-data`).")
+    format: Literal["auto", "jsonl", "csv", "tsv", "parquet", "hf"] = Field(
+        "auto", description="`auto`: by extension; a folder is `hf` (`save_to_disk`)."
+    )
+    split: str = Field("train", description="Split of a saved `DatasetDict`.")
+    premise_column: str = Field("premise", description="Source column of the premise.")
+    hypothesis_column: str = Field("hypothesis", description="Source column of the hypothesis.")
+    label_column: str = Field("label", description="Source column of the label.")
+    id_column: str | None = Field(None, description="Unique id column; null: the row number.")
+    labels: list[str] = Field(
+        default_factory=lambda: ["entailment", "neutral", "contradiction"],
+        description="The label set, in class-id order (2-way: `[entailment, not_entailment]`).",
+    )
+    label_map: dict[str, str] = Field(
+        default_factory=dict,
+        description='Raw value → canonical label (`"0": entailment`). Empty: the raw values '
+        "must be the canonical names. Quote YAML's `yes`/`no`/`on`/`off` keys: unquoted they "
+        "are read as booleans.",
+    )
+    limit: int | None = Field(
+        None, ge=1, description="Use a seeded random sample of at most N seed examples."
+    )
+    sample_seed: int = Field(0, description="Seed of the `limit` sample.")
 
     @field_validator("labels")
     @classmethod
@@ -61,38 +73,56 @@ class SeedDataSettings(StrictModel):
 class CartographySettings(StrictModel):
     """The classifier trained on the seed set to record training dynamics."""
 
-    model: str = "deepvk/USER-base"
-    epochs: int = Field(5, ge=2)
-    batch_size: int = Field(32, ge=1)
-    learning_rate: float = Field(2e-5, gt=0)
-    warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    max_length: int = Field(128, ge=8)
-    predict_batch_size: int = Field(64, ge=1)
-    seed: int = 42
-    device: str | None = None
+    model: str = Field(
+        "deepvk/USER-base",
+        description="Encoder, or folder, to train (a new classification head is added).",
+    )
+    epochs: int = Field(5, ge=2, description="Epochs, at least 2 (variability needs two points).")
+    batch_size: int = Field(32, ge=1, description="Training batch size.")
+    learning_rate: float = Field(2e-5, gt=0, description="Peak learning rate.")
+    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Share of steps spent warming up.")
+    max_length: int = Field(128, ge=8, description="Truncate pairs to N tokens.")
+    predict_batch_size: int = Field(64, ge=1, description="Batch size of the per-epoch prediction.")
+    seed: int = Field(42, description="Seed of model init and data order.")
+    device: str | None = Field(None, description="`cpu`, `cuda`, ... (null: a GPU if any).")
 
 
 class SelectionSettings(StrictModel):
     """Which seeds are ambiguous and how many neighbours each prompt holds."""
 
-    quantile: float = Field(0.75, gt=0, lt=1)
-    k: int = Field(4, ge=1, le=20)
-    max_seeds: int | None = Field(None, ge=1)
-    embed_batch_size: int = Field(64, ge=1)
+    quantile: float = Field(
+        0.75,
+        gt=0,
+        lt=1,
+        description="Per-label variability quantile above which a seed is ambiguous.",
+    )
+    k: int = Field(
+        4, ge=1, le=20, description="Neighbours per prompt (the prompt shows `k + 1` examples)."
+    )
+    max_seeds: int | None = Field(
+        None, ge=1, description="Prompt with at most this many seeds (`--limit`)."
+    )
+    embed_batch_size: int = Field(64, ge=1, description="Batch size for the [CLS] embeddings.")
 
 
 class GenerationSettings(StrictModel):
     """``pairs``: one new pair per seed; ``triples``: premise + entailed + contradicting."""
 
-    mode: Literal["pairs", "triples"] = "pairs"
-    prompts: Path | None = None
-    max_chars: int | None = Field(400, ge=10)
+    mode: Literal["pairs", "triples"] = Field(
+        "pairs",
+        description="`pairs`: one new pair per seed; `triples`: premise + entailed + "
+        "contradicting hypothesis.",
+    )
+    prompts: Path | None = Field(None, description="Prompt folder (null: `prompts/wanli/<mode>/`).")
+    max_chars: int | None = Field(
+        400, ge=10, description="`maxLength` of each string in the answer schema."
+    )
 
 
 class WanliFilterSettings(StrictModel):
     """WANLI's heuristics and the estimated-max-variability filter."""
 
-    min_chars: int = Field(5, ge=1)
+    min_chars: int = Field(5, ge=1, description="Shortest premise or hypothesis kept.")
     leak_phrases: list[str] = Field(
         default_factory=lambda: [
             "Пример",
@@ -107,16 +137,35 @@ class WanliFilterSettings(StrictModel):
             "premise",
             "hypothesis",
             "JSON",
-        ]
+        ],
+        description="Phrases that mark a leaked prompt (case-sensitive, whole words).",
     )
-    keep_fraction: float = Field(0.5, gt=0, le=1)
-    batch_size: int = Field(64, ge=1)
-    max_length: int | None = Field(None, ge=8)
+    keep_fraction: float = Field(
+        0.5, gt=0, le=1, description="Fraction kept by max variability, equal per label."
+    )
+    batch_size: int = Field(64, ge=1, description="Scoring batch size.")
+    max_length: int | None = Field(
+        None, ge=8, description="Truncate pairs to N tokens (null: `cartography.max_length`)."
+    )
 
 
 class WanliSettings(StrictModel):
-    seeds: SeedDataSettings = Field(default_factory=SeedDataSettings)
-    cartography: CartographySettings = Field(default_factory=CartographySettings)
-    selection: SelectionSettings = Field(default_factory=SelectionSettings)
-    generation: GenerationSettings = Field(default_factory=GenerationSettings)
-    filter: WanliFilterSettings = Field(default_factory=WanliFilterSettings)
+    seeds: SeedDataSettings = Field(
+        default_factory=SeedDataSettings,
+        description="Where the seed NLI set lives and how its columns and labels map to ours.",
+    )
+    cartography: CartographySettings = Field(
+        default_factory=CartographySettings,
+        description="The classifier trained on the seed set to record training dynamics.",
+    )
+    selection: SelectionSettings = Field(
+        default_factory=SelectionSettings,
+        description="Which seeds are ambiguous and how many neighbours each prompt holds.",
+    )
+    generation: GenerationSettings = Field(
+        default_factory=GenerationSettings, description="What the LLM is asked to write."
+    )
+    filter: WanliFilterSettings = Field(
+        default_factory=WanliFilterSettings,
+        description="WANLI's heuristics and the estimated-max-variability filter.",
+    )

@@ -5,21 +5,18 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from rudatagen.manifest import command_line, now_iso, package_versions
+from rudatagen.core.manifest import Manifest, input_ref, write_json_atomic
 from rudatagen.publish.card import render_card
-from rudatagen.publish.inputs import Task, read_run
+from rudatagen.publish.inputs import read_run
 from rudatagen.publish.layout import write_splits
 from rudatagen.publish.splits import split_by_group
-from rudatagen.publish.stats import split_stats
-from rudatagen.store import write_json_atomic
 
 
 @dataclass
 class PublishResult:
     out: Path
-    task: str
+    kind: str
     counts: dict[str, int]
     rows_read: int
     dropped_unresolved: int
@@ -32,7 +29,7 @@ class PublishResult:
             f", {self.dropped_unresolved} unresolved dropped" if self.dropped_unresolved else ""
         )
         return (
-            f"published {self.task}: {self.rows_read} rows read{dropped}; {counts}; "
+            f"published {self.kind}: {self.rows_read} rows read{dropped}; {counts}; "
             f"{self.seconds:.1f}s → {self.out}"
         )
 
@@ -43,7 +40,7 @@ def publish(
     *,
     sizes: dict[str, float],
     seed: int = 0,
-    task: Task | None = None,
+    kind: str | None = None,
     keep_unresolved: bool = False,
     license_id: str = "apache-2.0",
     pretty_name: str | None = None,
@@ -52,13 +49,13 @@ def publish(
 ) -> PublishResult:
     """Split ``in_dir`` by group and write the Hub layout and card into ``out``."""
     started = time.perf_counter()
-    run = read_run(in_dir, task, keep_unresolved)
+    run = read_run(in_dir, kind, keep_unresolved)
     indices = split_by_group(run.groups(), sizes, seed)
     splits = {name: [run.rows[i] for i in rows] for name, rows in indices.items()}
     out.mkdir(parents=True, exist_ok=True)
-    files, num_bytes = write_splits(out, run.task, splits)
+    files, num_bytes = write_splits(out, run.kind.reference_schema, splits)
     counts = {name: len(rows) for name, rows in splits.items()}
-    stats = {name: split_stats(run.task, rows) for name, rows in splits.items()}
+    stats = {name: run.kind.split_stats(rows) for name, rows in splits.items()}
     card = render_card(
         run,
         counts,
@@ -72,29 +69,29 @@ def publish(
         num_bytes=num_bytes,
     )
     (out / "README.md").write_text(card, encoding="utf-8")
-    record: dict[str, Any] = {
-        "task": "publish",
-        "dataset_task": run.task,
-        "created": now_iso(),
-        "command": command_line(),
-        "input": str(in_dir),
-        "seed": seed,
-        "sizes": sizes,
-        "keep_unresolved": keep_unresolved,
-        "rows_read": run.rows_read,
-        "dropped_unresolved": run.dropped_unresolved,
-        "counts": counts,
-        "files": files,
-        "stats": stats,
-        "packages": package_versions(),
-    }
-    write_json_atomic(out / "rudatagen.json", record)
+    seconds = time.perf_counter() - started
+    latest = run.manifests[0] if run.manifests else None
+    record = Manifest(
+        stage="publish",
+        kind=run.kind.name,
+        inputs=[input_ref(in_dir, latest)],
+        counts=counts,
+        wall_s=round(seconds, 3),
+        seed=seed,
+        sizes=sizes,
+        keep_unresolved=keep_unresolved,
+        rows_read=run.rows_read,
+        dropped_unresolved=run.dropped_unresolved,
+        files=files,
+        stats=stats,
+    )
+    write_json_atomic(out / "rudatagen.json", record.to_json())
     return PublishResult(
         out=out,
-        task=run.task,
+        kind=run.kind.name,
         counts=counts,
         rows_read=run.rows_read,
         dropped_unresolved=run.dropped_unresolved,
         files=files,
-        seconds=time.perf_counter() - started,
+        seconds=seconds,
     )

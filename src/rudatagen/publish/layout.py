@@ -14,22 +14,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMAS: dict[str, pa.Schema] = {
-    "ruhnp": pa.schema(
-        [("query", pa.string()), ("pos", pa.list_(pa.string())), ("neg", pa.list_(pa.string()))]
-    ),
-    "wanli": pa.schema(
-        [("premise", pa.string()), ("hypothesis", pa.string()), ("label", pa.string())]
-    ),
-}
-
 
 def shard_name(split: str, index: int, count: int) -> str:
     return f"{split}-{index:05d}-of-{count:05d}.parquet"
 
 
 def write_splits(
-    out: Path, task: str, splits: dict[str, list[dict[str, Any]]], shard_rows: int = 100_000
+    out: Path, schema: pa.Schema, splits: dict[str, list[dict[str, Any]]], shard_rows: int = 100_000
 ) -> tuple[dict[str, list[str]], dict[str, int]]:
     """Write every split's rows as Parquet shards under ``out/data``.
 
@@ -50,7 +41,7 @@ def write_splits(
         num_bytes[split] = 0
         for index in range(count):
             chunk = rows[index * shard_rows : (index + 1) * shard_rows]
-            table = pa.Table.from_pylist(chunk, schema=SCHEMAS[task])
+            table = pa.Table.from_pylist(chunk, schema=schema)
             name = shard_name(split, index, count)
             pq.write_table(table, data / name)
             num_bytes[split] += table.nbytes

@@ -1,4 +1,4 @@
-"""From a :class:`TrainRecipe` to the objects sentence-transformers' trainer takes.
+"""From a :class:`TrainSettings` to the objects sentence-transformers' trainer takes.
 
 Datasets (one per source and shape), one loss per dataset, the prompts (prefixes) per dataset
 and column, the training arguments and the evaluators. Nothing here trains: ``run.py`` hands
@@ -12,14 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from rudatagen.errors import RudatagenError
-from rudatagen.training.data import (
-    TrainingRows,
-    detect_kind,
-    read_split,
-    ruhnp_rows,
-    wanli_rows,
-)
-from rudatagen.training.recipe import DatasetSettings, Prefixes, TrainingSettings, TrainRecipe
+from rudatagen.kinds import Kind
+from rudatagen.kinds.shapes import TrainingRows
+from rudatagen.training.data import kind_of_dataset, read_split
+from rudatagen.training.recipe import DatasetSettings, Prefixes, TrainingSettings, TrainSettings
 
 
 @dataclass
@@ -49,24 +45,15 @@ class SourceInfo:
     skipped: dict[str, int] = field(default_factory=dict)
 
 
-def _convert(settings: DatasetSettings, rows: list[dict[str, Any]], kind: str) -> TrainingRows:
-    if kind == "ruhnp":
-        return ruhnp_rows(rows, settings.combinations_per_query)
-    return wanli_rows(rows, settings.combinations_per_query, settings.label_scores)
+def _convert(settings: DatasetSettings, rows: list[dict[str, Any]], kind: Kind) -> TrainingRows:
+    return kind.training_rows(rows, settings.combinations_per_query, settings.label_scores)
 
 
-def _prompts(kind: str, shape: str, prefixes: Prefixes) -> dict[str, str]:
-    if shape == "pairs":
-        roles = {"sentence1": prefixes.symmetric, "sentence2": prefixes.symmetric}
-    elif kind == "ruhnp":
-        roles = {
-            "anchor": prefixes.query,
-            "positive": prefixes.document,
-            "negative": prefixes.document,
-        }
-    else:
-        roles = {k: prefixes.symmetric for k in ("anchor", "positive", "negative")}
-    return {column: prefix for column, prefix in roles.items() if prefix}
+def _prompts(kind: Kind, shape: str, prefixes: Prefixes) -> dict[str, str]:
+    by_role = {"query": prefixes.query, "document": prefixes.document}
+    roles = kind.prompt_roles(shape)
+    chosen = {column: by_role.get(role, prefixes.symmetric) for column, role in roles.items()}
+    return {column: prefix for column, prefix in chosen.items() if prefix}
 
 
 def _has_split(path: str, split: str) -> bool:
@@ -74,27 +61,27 @@ def _has_split(path: str, split: str) -> bool:
     return data.is_dir() and any(data.glob(f"{split}-*.parquet"))
 
 
-def build_parts(recipe: TrainRecipe) -> tuple[list[Part], list[SourceInfo]]:
+def build_parts(train: TrainSettings) -> tuple[list[Part], list[SourceInfo]]:
     """Read every source and turn it into triplet and/or pair datasets."""
     parts: list[Part] = []
     infos: list[SourceInfo] = []
-    for settings in recipe.datasets:
+    for settings in train.datasets:
         rows = read_split(settings.path, settings.split)[: settings.limit]
-        kind = settings.kind if settings.kind != "auto" else detect_kind(rows, settings.path)
+        kind = kind_of_dataset(settings.path, rows, settings.kind)
         converted = _convert(settings, rows, kind)
         evaluated = None
         if settings.evaluate and _has_split(settings.path, "validation"):
             evaluated = _convert(settings, read_split(settings.path, "validation"), kind)
         info = SourceInfo(
-            settings.name, settings.path, kind, len(rows), skipped=dict(converted.skipped)
+            settings.name, settings.path, kind.name, len(rows), skipped=dict(converted.skipped)
         )
         shapes = [("triplets", converted.triplets, settings.triplet_loss)]
-        if kind == "wanli":
+        if "pairs" in kind.training_shapes:
             shapes.append(("pairs", converted.pairs, settings.pair_loss))
         for shape, columns, loss in shapes:
             if not next(iter(columns.values())):
                 continue
-            name = settings.name if kind == "ruhnp" else f"{settings.name}_{shape}"
+            name = settings.name if len(kind.training_shapes) == 1 else f"{settings.name}_{shape}"
             eval_columns = None
             if evaluated is not None:
                 candidate = evaluated.triplets if shape == "triplets" else evaluated.pairs
@@ -106,7 +93,7 @@ def build_parts(recipe: TrainRecipe) -> tuple[list[Part], list[SourceInfo]]:
                     shape,
                     loss,
                     columns,
-                    _prompts(kind, shape, recipe.prefixes),
+                    _prompts(kind, shape, train.prefixes),
                     eval_columns,
                 )
             )
@@ -181,7 +168,7 @@ def build_evaluator(parts: list[Part], batch_size: int) -> Any | None:
 
 
 def build_arguments(
-    recipe: TrainRecipe, parts: list[Part], output_dir: str, device: str, progress: bool
+    train: TrainSettings, parts: list[Part], output_dir: str, device: str, progress: bool
 ) -> Any:
     from sentence_transformers.sentence_transformer.training_args import (
         BatchSamplers,
@@ -189,7 +176,7 @@ def build_arguments(
         SentenceTransformerTrainingArguments,
     )
 
-    training = recipe.training
+    training = train.training
     prompts = {part.name: part.prompts for part in parts if part.prompts}
     has_eval = any(part.eval_columns is not None for part in parts)
     return SentenceTransformerTrainingArguments(
@@ -218,5 +205,5 @@ def build_arguments(
         dataloader_num_workers=training.dataloader_workers,
         dataloader_pin_memory=device.startswith("cuda"),
         use_cpu=device == "cpu",
-        run_name=recipe.name,
+        run_name=train.name,
     )

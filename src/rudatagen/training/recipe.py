@@ -1,18 +1,16 @@
-"""The training recipe (``recipes/train.yaml``): pydantic models with ``extra="forbid"``.
+"""The ``train:`` section of a recipe (``recipes/train.yaml``): pydantic models with
+``extra="forbid"``.
 
-``--set key=value`` overrides work as for the generation recipes (dotted keys; a list item by
-its index: ``--set datasets.0.limit=500``).
+``rudatagen.config.Recipe`` composes it; recipes are read by ``rudatagen.core.recipe_io``, so
+``--set`` works as everywhere (a list item by its index: ``--set train.datasets.0.limit=500``).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from rudatagen.errors import RudatagenError
 from rudatagen.strict import StrictModel
 
 LossName = Literal["mnrl", "cached_mnrl", "cosent", "angle"]
@@ -21,9 +19,13 @@ PAIR_LOSSES = ("cosent", "angle")
 
 
 class ModelSettings(StrictModel):
-    base: str = "deepvk/USER-base"
-    max_seq_length: int | None = Field(None, ge=8)
-    device: str | None = None
+    """The base encoder to fine-tune."""
+
+    base: str = Field("deepvk/USER-base", description="Base encoder: Hub id or folder.")
+    max_seq_length: int | None = Field(
+        None, ge=8, description="Truncate inputs to N tokens (null: the model's own limit)."
+    )
+    device: str | None = Field(None, description="`cpu`, `cuda`, ... (null: auto).")
 
 
 class Prefixes(StrictModel):
@@ -33,34 +35,50 @@ class Prefixes(StrictModel):
     ``query`` goes before RuHNP queries (the anchor), ``document`` before their paraphrases and
     non-paraphrases, ``symmetric`` before both sides of NLI and labelled pairs."""
 
-    query: str = ""
-    document: str = ""
-    symmetric: str = ""
+    query: str = Field("", description="Before RuHNP queries (the anchor).")
+    document: str = Field("", description="Before RuHNP paraphrases and non-paraphrases.")
+    symmetric: str = Field("", description="Before both sides of NLI and labelled pairs.")
 
 
 class DatasetSettings(StrictModel):
     """One training source. ``path``: a published folder (``data/{split}-*.parquet``), a run
     directory (``data/*.parquet``), a Parquet file, or a Hub dataset id (needs the network)."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
-    path: str
-    split: str = "train"
-    kind: Literal["auto", "ruhnp", "wanli"] = "auto"
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9_\-]+$",
+        description="Dataset name (losses and metrics are keyed by it).",
+    )
+    path: str = Field(description="Published folder, run directory, Parquet file or Hub id.")
+    split: str = Field("train", description="Split to train on.")
+    kind: Literal["auto", "ruhnp", "wanli"] = Field(
+        "auto", description="`ruhnp`, `wanli`, or `auto`: detected from the columns."
+    )
     limit: int | None = Field(None, ge=1, description="Use at most N rows of the source.")
     combinations_per_query: int = Field(
         5, ge=1, le=25, description="(positive, negative) pairs per query/premise, of all p×n."
     )
-    triplet_loss: LossName = "mnrl"
-    pair_loss: LossName = "cosent"
+    triplet_loss: LossName = Field(
+        "mnrl",
+        description="`mnrl` (MultipleNegativesRankingLoss) or `cached_mnrl` (its GradCache "
+        "variant: big batches in little memory).",
+    )
+    pair_loss: LossName = Field(
+        "cosent", description="`cosent` or `angle`, for WANLI scored pairs."
+    )
     label_scores: dict[str, float] = Field(
         default_factory=lambda: {
             "entailment": 1.0,
             "neutral": 0.5,
             "contradiction": 0.0,
             "not_entailment": 0.0,
-        }
+        },
+        description="WANLI label → score of a scored pair.",
     )
-    evaluate: bool = Field(True, description="Use the validation split for evaluators.")
+    evaluate: bool = Field(
+        True,
+        description="Evaluate on the source's `validation` split (published folders): "
+        "TripletEvaluator / EmbeddingSimilarityEvaluator + the loss.",
+    )
 
     @model_validator(mode="after")
     def _losses(self) -> DatasetSettings:
@@ -72,81 +90,54 @@ class DatasetSettings(StrictModel):
 
 
 class TrainingSettings(StrictModel):
-    epochs: float = Field(1.0, gt=0)
+    """Sentence-transformers' training arguments."""
+
+    epochs: float = Field(1.0, gt=0, description="Epochs over the data (`max_steps` > 0 wins).")
     max_steps: int = Field(-1, description="Stop after N steps (-1: run all epochs).")
-    batch_size: int = Field(64, ge=2)
+    batch_size: int = Field(64, ge=2, description="Per device; bigger is better for MNRL.")
     mini_batch_size: int = Field(32, ge=1, description="cached_mnrl: texts per forward pass.")
-    learning_rate: float = Field(2e-5, gt=0)
-    warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    weight_decay: float = Field(0.01, ge=0)
+    learning_rate: float = Field(2e-5, gt=0, description="Peak learning rate.")
+    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Share of steps spent warming up.")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
     scale: float = Field(20.0, gt=0, description="MNRL similarity scale (1 / temperature).")
-    seed: int = 42
-    precision: Literal["fp32", "fp16", "bf16"] = "fp32"
-    multi_dataset_sampler: Literal["proportional", "round_robin"] = "proportional"
+    seed: int = Field(42, description="Seed of model init and data order.")
+    precision: Literal["fp32", "fp16", "bf16"] = Field(
+        "fp32", description="`fp16` / `bf16` on a GPU."
+    )
+    multi_dataset_sampler: Literal["proportional", "round_robin"] = Field(
+        "proportional", description="How batches are drawn from several datasets."
+    )
     eval_steps: int | None = Field(None, ge=1, description="Evaluate every N steps (else at end).")
-    logging_steps: int = Field(50, ge=1)
-    save_checkpoints: bool = False
-    dataloader_workers: int = Field(0, ge=0)
+    logging_steps: int = Field(50, ge=1, description="Log the loss every N steps.")
+    save_checkpoints: bool = Field(False, description="Keep checkpoints in `OUT/checkpoints`.")
+    dataloader_workers: int = Field(0, ge=0, description="Data loader worker processes.")
 
 
-class TrainRecipe(StrictModel):
-    task: Literal["train"] = "train"
-    name: str = "train"
-    model: ModelSettings = ModelSettings()
-    prefixes: Prefixes = Prefixes()
-    datasets: list[DatasetSettings] = Field(min_length=1)
-    training: TrainingSettings = TrainingSettings()
+class TrainSettings(StrictModel):
+    """Encoder training: the base model, prefixes, datasets and trainer settings."""
+
+    name: str = Field("train", description="Run name (model card, trainer's run name).")
+    model: ModelSettings = Field(
+        default_factory=ModelSettings, description="The base encoder to fine-tune."
+    )
+    prefixes: Prefixes = Field(
+        default_factory=Prefixes,
+        description="Text put before every input, by role; saved with the model as "
+        "`model.prompts` and used by `evaluate` and `shift`.",
+    )
+    datasets: list[DatasetSettings] = Field(
+        min_length=1, description="The training sources, trained on together."
+    )
+    training: TrainingSettings = Field(
+        default_factory=TrainingSettings, description="Sentence-transformers' training arguments."
+    )
     model_card: dict[str, str] = Field(
         default_factory=dict, description="Extra model card fields: model_name, license, model_id."
     )
 
     @model_validator(mode="after")
-    def _unique_names(self) -> TrainRecipe:
+    def _unique_names(self) -> TrainSettings:
         names = [d.name for d in self.datasets]
         if len(set(names)) != len(names):
             raise ValueError(f"dataset names must be unique, got {names}")
         return self
-
-
-def _set(tree: dict, dotted: str, value: object) -> None:
-    keys = dotted.split(".")
-    node: object = tree
-    for key in keys[:-1]:
-        if isinstance(node, list) and key.isdigit() and int(key) < len(node):
-            node = node[int(key)]
-        elif isinstance(node, dict):
-            node = node.setdefault(key, {})
-        else:
-            raise RudatagenError(f"--set {dotted}: '{key}' is not a section")
-    last = keys[-1]
-    if isinstance(node, list) and last.isdigit() and int(last) < len(node):
-        node[int(last)] = value
-    elif isinstance(node, dict):
-        node[last] = value
-    else:
-        raise RudatagenError(f"--set {dotted}: cannot set '{last}'")
-
-
-def load_train_recipe(path: Path, overrides: list[str] | None = None) -> TrainRecipe:
-    """Read, override (``key=value``, values as YAML) and validate a training recipe."""
-    if not path.is_file():
-        raise RudatagenError(f"recipe {path} not found")
-    try:
-        tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise RudatagenError(f"recipe {path} is not valid YAML: {exc}") from None
-    if not isinstance(tree, dict):
-        raise RudatagenError(f"recipe {path} must be a mapping")
-    for item in overrides or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise RudatagenError(f"--set {item!r}: expected key=value")
-        _set(tree, key.strip(), yaml.safe_load(raw))
-    try:
-        return TrainRecipe.model_validate(tree)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "recipe"
-        raise RudatagenError(
-            f"recipe {path}: {where}: {first['msg']} ({exc.error_count()} problem(s))"
-        ) from None

@@ -15,10 +15,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from rudatagen.core.manifest import InputRef, Manifest, write_json_atomic
 from rudatagen.errors import MissingDependencyError
 from rudatagen.filters.models import load_sentence_transformer, resolve_device
-from rudatagen.manifest import command_line, now_iso, package_versions
-from rudatagen.store import write_json_atomic
 from rudatagen.training.build import (
     Part,
     build_arguments,
@@ -26,7 +25,7 @@ from rudatagen.training.build import (
     build_loss,
     build_parts,
 )
-from rudatagen.training.recipe import TrainRecipe
+from rudatagen.training.recipe import TrainSettings
 
 
 @dataclass
@@ -61,21 +60,23 @@ class TrainReport:
         )
 
 
-def _card_data(model: Any, recipe: TrainRecipe, parts: list[Part]) -> None:
+def _card_data(model: Any, settings: TrainSettings, parts: list[Part]) -> None:
     card = model.model_card_data
     card.language = ["ru"]
-    card.license = recipe.model_card.get("license", card.license)
-    card.model_name = recipe.model_card.get(
-        "model_name", f"{recipe.name}: {recipe.model.base} fine-tuned on Russian RuHNP/WANLI data"
+    card.license = settings.model_card.get("license", card.license)
+    card.model_name = settings.model_card.get(
+        "model_name",
+        f"{settings.name}: {settings.model.base} fine-tuned on Russian RuHNP/WANLI data",
     )
-    if "model_id" in recipe.model_card:
-        card.model_id = recipe.model_card["model_id"]
+    if "model_id" in settings.model_card:
+        card.model_id = settings.model_card["model_id"]
     card.local_files_only = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
     card.tags = [*card.tags, "rudatagen", "russian"]
 
 
-def train(recipe: TrainRecipe, out: Path, *, progress: bool = True) -> TrainReport:
-    """Build everything from ``recipe``, train, evaluate on validation splits, save to ``out``."""
+def train(settings: TrainSettings, out: Path, *, progress: bool = True) -> TrainReport:
+    """Build everything from the ``train:`` section, train, evaluate on validation splits,
+    save to ``out``."""
     try:
         from datasets import Dataset
         from sentence_transformers import SentenceTransformerTrainer
@@ -83,21 +84,21 @@ def train(recipe: TrainRecipe, out: Path, *, progress: bool = True) -> TrainRepo
         raise MissingDependencyError("sentence-transformers", "train", "Training") from exc
 
     started = time.perf_counter()
-    parts, infos = build_parts(recipe)
-    device = resolve_device(recipe.model.device)
-    model = load_sentence_transformer(recipe.model.base, device, recipe.model.max_seq_length)
+    parts, infos = build_parts(settings)
+    device = resolve_device(settings.model.device)
+    model = load_sentence_transformer(settings.model.base, device, settings.model.max_seq_length)
     model.train()
-    _card_data(model, recipe, parts)
+    _card_data(model, settings, parts)
     train_dataset = {p.name: Dataset.from_dict(p.columns) for p in parts}
     eval_dataset = {
         p.name: Dataset.from_dict(p.eval_columns) for p in parts if p.eval_columns is not None
     }
-    losses = {p.name: build_loss(p.loss, model, recipe.training) for p in parts}
-    evaluator = build_evaluator(parts, recipe.training.batch_size)
+    losses = {p.name: build_loss(p.loss, model, settings.training) for p in parts}
+    evaluator = build_evaluator(parts, settings.training.batch_size)
 
     with tempfile.TemporaryDirectory(prefix="rudatagen-train-") as scratch:
-        checkpoints = str(out / "checkpoints") if recipe.training.save_checkpoints else scratch
-        args = build_arguments(recipe, parts, checkpoints, device, progress)
+        checkpoints = str(out / "checkpoints") if settings.training.save_checkpoints else scratch
+        args = build_arguments(settings, parts, checkpoints, device, progress)
         trainer = SentenceTransformerTrainer(
             model=model,
             args=args,
@@ -114,9 +115,9 @@ def train(recipe: TrainRecipe, out: Path, *, progress: bool = True) -> TrainRepo
             metrics = {k: float(v) for k, v in trainer.evaluate().items()}
 
     prompts = {
-        "query": recipe.prefixes.query,
-        "document": recipe.prefixes.document,
-        "symmetric": recipe.prefixes.symmetric,
+        "query": settings.prefixes.query,
+        "document": settings.prefixes.document,
+        "symmetric": settings.prefixes.symmetric,
     }
     model.prompts = {k: v for k, v in prompts.items() if v}
     model.default_prompt_name = None
@@ -124,13 +125,13 @@ def train(recipe: TrainRecipe, out: Path, *, progress: bool = True) -> TrainRepo
     model.save_pretrained(str(out))
     steps = int(result.global_step)
     total_rows = sum(p.rows for p in parts)
-    if recipe.training.max_steps > 0:  # full batches (a last, partial one counts as full)
-        rows_seen = steps * recipe.training.batch_size
+    if settings.training.max_steps > 0:  # full batches (a last, partial one counts as full)
+        rows_seen = steps * settings.training.batch_size
     else:
-        rows_seen = round(total_rows * recipe.training.epochs)
+        rows_seen = round(total_rows * settings.training.epochs)
     report = TrainReport(
         out=str(out),
-        base_model=recipe.model.base,
+        base_model=settings.model.base,
         datasets=[asdict(info) for info in infos],
         losses={p.name: p.loss for p in parts},
         train_rows=total_rows,
@@ -140,16 +141,14 @@ def train(recipe: TrainRecipe, out: Path, *, progress: bool = True) -> TrainRepo
         seconds=round(time.perf_counter() - started, 3),
         rows_seen=rows_seen,
     )
-    write_json_atomic(
-        out / "training.json",
-        {
-            "task": "train",
-            "created": now_iso(),
-            "command": command_line(),
-            "recipe": recipe.model_dump(mode="json"),
-            **asdict(report),
-            "rows_per_s": round(report.pairs_per_s, 3),
-            "packages": package_versions(),
-        },
+    manifest = Manifest(
+        stage="train",
+        inputs=[InputRef(path=info.path, kind=info.kind) for info in infos],
+        recipe=settings.model_dump(mode="json"),
+        counts={"train_rows": total_rows, "steps": steps},
+        wall_s=report.seconds,
+        **asdict(report),
+        rows_per_s=round(report.pairs_per_s, 3),
     )
+    write_json_atomic(out / "training.json", manifest.to_json())
     return report

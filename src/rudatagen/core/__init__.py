@@ -1,0 +1,1 @@
+"""core: pieces every stage uses."""

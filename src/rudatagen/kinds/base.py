@@ -1,0 +1,146 @@
+"""What a dataset kind is: one class that every stage asks instead of guessing from columns.
+
+A kind knows its record columns (in run directories) and its reference columns (published), the
+column that groups rows for splits, how a record is checked and summarised, how it becomes
+training rows and evaluation pairs, how Label Studio shows it (:class:`AnnotationSpec`) and what
+its dataset card says. Adding a kind is one module under ``kinds/`` plus one registry line in
+``kinds/__init__.py`` (and its prompt and annotation files).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import mean, median
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from rudatagen.errors import RudatagenError
+from rudatagen.kinds.shapes import PairSet, TrainingRows
+
+PACKAGED_CONFIGS = Path(__file__).resolve().parents[1] / "_annotation"
+REPO_CONFIGS = Path(__file__).resolve().parents[3] / "annotation"
+UNRESOLVED = "unresolved"  # a review status: annotators disagreed, nobody decided
+
+
+@dataclass(frozen=True)
+class AnnotationSpec:
+    """One review task: its config file, label choices and revisable text fields."""
+
+    name: str
+    config_file: str
+    choice_from: str  # the Choices control's name
+    choice_to: str  # the object tag it labels
+    labels: tuple[str, ...]  # codes of the real labels
+    discard: str  # the code that throws the item away (``broken`` / ``discard``)
+    revisions: dict[str, str]  # TextArea control name -> the data field it revises
+    title: str
+    scores_from: str  # where the scores behind --strategy uncertain come from
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return (*self.labels, self.discard)
+
+    def label_config(self) -> str:
+        for folder in (PACKAGED_CONFIGS, REPO_CONFIGS):
+            path = folder / self.config_file
+            if path.is_file():
+                return path.read_text(encoding="utf-8")
+        raise RudatagenError(f"labelling config {self.config_file} not found in {REPO_CONFIGS}")
+
+
+@dataclass(frozen=True)
+class CardFacts:
+    """What the dataset card says about a kind."""
+
+    pretty_name: str
+    summary: str
+    task_categories: tuple[str, ...]
+    task_ids: tuple[str, ...]
+    columns: str  # Markdown list of the published columns; ``{labels}``: the labels present
+
+
+def length_stats(texts: list[str]) -> dict[str, float]:
+    if not texts:
+        return {"count": 0, "mean_chars": 0.0, "median_chars": 0.0, "min_chars": 0, "max_chars": 0}
+    sizes = [len(t) for t in texts]
+    return {
+        "count": len(sizes),
+        "mean_chars": round(mean(sizes), 1),
+        "median_chars": float(median(sizes)),
+        "min_chars": min(sizes),
+        "max_chars": max(sizes),
+    }
+
+
+class Kind(ABC):
+    """A dataset kind. Subclasses fill the class attributes and the abstract methods."""
+
+    name: ClassVar[str]
+    record_columns: ClassVar[tuple[str, ...]]  # what a run directory's records must have
+    reference_schema: ClassVar[pa.Schema]  # the published columns, in order
+    group_column: ClassVar[str]  # rows sharing it stay in one split
+    symmetric: ClassVar[bool]  # both sides are the same kind of text (no query/passage)
+    training_shapes: ClassVar[tuple[str, ...]]  # "triplets" and/or "pairs"
+    annotation: ClassVar[AnnotationSpec]
+    card: ClassVar[CardFacts]
+
+    @property
+    def reference_columns(self) -> tuple[str, ...]:
+        return tuple(self.reference_schema.names)
+
+    def matches(self, columns: set[str]) -> bool:
+        """Whether a foreign table (no manifest) looks like this kind."""
+        return set(self.reference_columns) <= columns
+
+    # -- publishing ------------------------------------------------------------------------
+
+    def reference_rows(
+        self, table: pa.Table, keep_unresolved: bool
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The publishable rows in the reference shape, and how many review ties were dropped.
+
+        A reviewed run marks each row with ``review_status``; rows left ``unresolved`` go unless
+        ``keep_unresolved``. Kinds whose review marks parts of a row override this.
+        """
+        rows = table.select(list(self.reference_columns)).to_pylist()
+        if "review_status" not in table.column_names or keep_unresolved:
+            return rows, 0
+        statuses = table.column("review_status").to_pylist()
+        kept = [row for row, status in zip(rows, statuses, strict=True) if status != UNRESOLVED]
+        return kept, len(rows) - len(kept)
+
+    def normalise(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Tidy a reference row before it is checked (e.g. label case)."""
+        return row
+
+    @abstractmethod
+    def check_row(self, row: dict[str, Any], index: int) -> None:
+        """Raise a one-line :class:`RudatagenError` when a reference row is not publishable."""
+
+    @abstractmethod
+    def split_stats(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Per-field text lengths and label counts of one split, for the card."""
+
+    # -- training and evaluation -----------------------------------------------------------
+
+    @abstractmethod
+    def training_rows(
+        self, rows: list[dict[str, Any]], combinations: int, label_scores: dict[str, float]
+    ) -> TrainingRows:
+        """Triplets (and scored pairs) from published or run rows."""
+
+    @abstractmethod
+    def prompt_roles(self, shape: str) -> dict[str, str]:
+        """Training column → prefix role (``query``, ``document`` or ``symmetric``)."""
+
+    @abstractmethod
+    def evaluation_pairs(self, rows: list[dict[str, Any]], name: str, source: str) -> PairSet:
+        """Labelled pairs (and triplets) to evaluate an encoder on."""
+
+
+def label_counts(values: list[str]) -> dict[str, int]:
+    return dict(sorted(Counter(values).items()))
