@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from rudatagen.annotate.configs import TaskSpec
 from rudatagen.core.manifest import Manifest, read_manifest
 from rudatagen.errors import RudatagenError
-from rudatagen.rundir import read_run_table
+from rudatagen.core.rundir import read_run_table
 
 RUHNP_COLUMNS = ("id", "query", "pos", "neg")
 WANLI_COLUMNS = ("id", "premise", "hypothesis", "label")

@@ -33,7 +33,7 @@ from rudatagen.filters.pipeline import reassemble, run_stages
 from rudatagen.filters.registry import build_filters
 from rudatagen.filters.reports import funnel_dict, funnel_markdown, write_histograms
 from rudatagen.kinds import kind_of_run
-from rudatagen.rundir import read_run_table
+from rudatagen.core.rundir import read_run_table
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import Any
 from rudatagen.core.manifest import Manifest, generation_of, lineage, read_json
 from rudatagen.errors import RudatagenError
 from rudatagen.kinds import Kind, kind_of_run
-from rudatagen.rundir import read_run_table
+from rudatagen.core.rundir import read_run_table
 
 
 @dataclass
