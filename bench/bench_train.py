@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 from _common import SHARED_DATA, ratio_line
-from rudatagen.publish.job import publish
+from rudatagen.publish.job import PublishStage
+from rudatagen.publish.settings import PublishSettings
 from rudatagen.training.recipe import TrainSettings
 from rudatagen.training.run import train
 
@@ -160,7 +161,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         work = Path(tmp)
         run = ruhnp_run(work / "runs", SHARED_DATA)
-        publish(run, work / "hub", sizes={"validation": 0.05, "test": 0.1}, seed=0)
+        splits = PublishSettings(splits={"validation": 0.05, "test": 0.1}, seed=0)
+        PublishStage(splits).run([run], work / "hub")
         bench_training(work / "hub", work, model_path, args)
         bench_eval(model_path, work / "model-rudatagen", work, args.eval_pairs)
 

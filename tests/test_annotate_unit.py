@@ -21,9 +21,9 @@ from rudatagen.annotate.aggregate import PENDING, REVIEWED, UNRESOLVED, decide, 
 from rudatagen.annotate.agreement import agreement
 from rudatagen.annotate.apply import apply_ruhnp
 from rudatagen.annotate.configs import RUHNP, WANLI, task_spec
-from rudatagen.annotate.export import Vote
 from rudatagen.annotate.items import load_items
 from rudatagen.annotate.sampling import sample
+from rudatagen.annotate.tool import Vote
 from rudatagen.cli import app
 from rudatagen.errors import RudatagenError
 

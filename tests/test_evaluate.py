@@ -92,6 +92,31 @@ def test_evaluate_bad_input_is_one_line(published: dict[str, Path], tmp_path: Pa
     assert result.exit_code == 2 and "nothing to evaluate on" in result.output
 
 
+def test_evaluate_settings_from_the_recipe(
+    minilm: str, published: dict[str, Path], tmp_path: Path
+) -> None:
+    """The recipe's ``evaluate:`` section names the sets; a flag replaces its value."""
+    recipe = tmp_path / "eval.yaml"
+    recipe.write_text(
+        f"evaluate:\n  data: [{published['wanli']}]\n  split: validation\n"
+        "  batch_size: 16\n  max_seq_length: 32\n  prefixes: {symmetric: 'q: '}\n",
+        encoding="utf-8",
+    )
+    args = ["evaluate", "--model", minilm, "--recipe", str(recipe), "--no-progress"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    (path,) = (tmp_path / "a").glob("*.json")
+    report = json.loads(path.read_text())
+    assert list(report["datasets"]) == ["wanli:validation"]
+    assert report["prefixes"]["symmetric"] == "q: "
+    result = runner.invoke(app, [*args, "--split", "test", "--out", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    (path,) = (tmp_path / "b").glob("*.json")
+    assert list(json.loads(path.read_text())["datasets"]) == ["wanli:test"]
+    bad = runner.invoke(app, [*args, "--set", "evaluate.batch_size=0"])
+    assert bad.exit_code == 2 and "evaluate.batch_size" in bad.output
+
+
 @pytest.mark.integration
 def test_evaluate_and_shift_end_to_end(
     trained, minilm: str, published: dict[str, Path], shared_data: Path, tmp_path: Path

@@ -20,7 +20,8 @@ from rudatagen.core.manifest import (
 )
 from rudatagen.errors import RudatagenError
 from rudatagen.kinds import KINDS, Kind, get_kind, kind_of_run, kind_of_table
-from rudatagen.publish.job import publish
+from rudatagen.publish.job import PublishStage
+from rudatagen.publish.settings import PublishSettings
 
 
 def test_legacy_manifests_read_into_stages_and_kinds(tmp_path: Path) -> None:
@@ -141,7 +142,7 @@ def test_reviewed_run_card_names_the_generation(shared_data: Path, tmp_path: Pat
     upstream = input_ref(filt, read_manifest(filt))
     write_manifest(pulled, Manifest(stage="annotate-pull", kind="ruhnp", inputs=[upstream]))
     (pulled / "agreement.json").write_text(json.dumps({"items": 7}), encoding="utf-8")
-    publish(pulled, tmp_path / "hub", sizes={"test": 0.2})
+    PublishStage(PublishSettings(splits={"test": 0.2})).run([pulled], tmp_path / "hub")
     card = (tmp_path / "hub" / "README.md").read_text(encoding="utf-8")
     assert "| LLM | Qwen/Qwen2.5-32B-Instruct |" in card
     assert "| backend | openai |" in card and "| prompt | ruhnp v3 |" in card

@@ -457,10 +457,11 @@ def test_push_tag_taken_during_the_upload(
 
 def test_push_an_unchanged_folder_tags_the_head(ruhnp_in: Path, tmp_path: Path, fake_hub) -> None:
     from rudatagen.publish.hub import push_folder
-    from rudatagen.publish.job import publish as publish_folder
+    from rudatagen.publish.job import PublishStage
+    from rudatagen.publish.settings import PublishSettings
 
     out = tmp_path / "hub"
-    publish_folder(ruhnp_in, out, sizes=parse_sizes([]))
+    PublishStage(PublishSettings()).run([ruhnp_in], out)
     first = push_folder(out, "me/ds", private=True, token="hf_x", endpoint=fake_hub.url)
     again = push_folder(out, "me/ds", private=True, token="hf_x", endpoint=fake_hub.url, tag="v1")
     repo = fake_hub.repos["me/ds"]
@@ -486,3 +487,37 @@ def test_tag_errors_before_any_work(
     assert code == 2 and message in output
     assert len(output.strip().splitlines()) == 1 and "Traceback" not in output
     assert not (tmp_path / "hub").exists()
+
+
+def test_the_recipe_publish_section_and_flags_over_it(ruhnp_in: Path, tmp_path: Path) -> None:
+    recipe = tmp_path / "publish.yaml"
+    recipe.write_text(
+        "publish:\n  splits: {validation: 0, test: 0.3}\n  seed: 5\n"
+        "  pretty_name: Мой набор\n  license: cc-by-4.0\n",
+        encoding="utf-8",
+    )
+    code, output = publish(
+        "--in", str(ruhnp_in), "--out", str(tmp_path / "a"), "--recipe", str(recipe)
+    )
+    assert code == 0, output
+    card = (tmp_path / "a" / "README.md").read_text(encoding="utf-8")
+    counts = read_card_counts(card)
+    assert set(counts) == {"train", "test"}  # validation 0 drops the split
+    assert "# Мой набор" in card and "license: cc-by-4.0" in card
+    record = json.loads((tmp_path / "a" / "rudatagen.json").read_text(encoding="utf-8"))
+    assert record["recipe"]["publish"]["seed"] == 5
+
+    # a flag wins over --set, which wins over the file
+    code, output = publish(
+        "--in", str(ruhnp_in), "--out", str(tmp_path / "b"), "--recipe", str(recipe),
+        "--set", "publish.seed=6", "--seed", "7", "--split", "validation=0.1",
+    )  # fmt: skip
+    assert code == 0, output
+    record = json.loads((tmp_path / "b" / "rudatagen.json").read_text(encoding="utf-8"))
+    assert record["recipe"]["publish"]["seed"] == 7
+    assert record["recipe"]["publish"]["splits"] == {"validation": 0.1, "test": 0.3}
+
+    code, output = publish(
+        "--in", str(ruhnp_in), "--out", str(tmp_path / "c"), "--set", "publish.splits.train=0.5"
+    )
+    assert code == 2 and "unknown split 'train'" in output and "Traceback" not in output

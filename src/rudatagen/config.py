@@ -17,10 +17,14 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from rudatagen.annotate.settings import AnnotateSettings
 from rudatagen.core.recipe_io import load_model
+from rudatagen.evaluation.settings import EvaluateSettings
 from rudatagen.filters.settings import FilterSettings
 from rudatagen.nli.settings import WanliSettings
+from rudatagen.publish.settings import PublishSettings
 from rudatagen.strict import StrictModel
+from rudatagen.training.cross_encoder_settings import CrossEncoderTrainingSettings
 from rudatagen.training.recipe import TrainSettings
 
 EMBEDDED_MODEL_NAME = "gemma-3-270m-q4_k_m (embedded demo)"
@@ -261,6 +265,21 @@ class Recipe(StrictModel):
     )
     train: TrainSettings | None = Field(
         None, description="Encoder training (`rudatagen train`); needed by `task: train`."
+    )
+    annotate: AnnotateSettings = Field(
+        default_factory=AnnotateSettings, description="Human review (`rudatagen annotate`)."
+    )
+    evaluate: EvaluateSettings = Field(
+        default_factory=EvaluateSettings,
+        description="Evaluation sets and encoding (`rudatagen evaluate` and `shift`).",
+    )
+    cross_encoder_training: CrossEncoderTrainingSettings = Field(
+        default_factory=CrossEncoderTrainingSettings,
+        description="`rudatagen train-cross-encoder` (its flags override these).",
+    )
+    publish: PublishSettings = Field(
+        default_factory=PublishSettings,
+        description="Splits and the card (`rudatagen publish`; its flags override these).",
     )
 
     @model_validator(mode="after")

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from tests.support.run_dirs import ruhnp_run, wanli_records, write_run
 
-from rudatagen.publish.job import publish
+from rudatagen.publish.job import PublishStage
+from rudatagen.publish.settings import PublishSettings
 
 CLI = str(Path(sys.executable).with_name("rudatagen"))
 REPO = Path(__file__).resolve().parents[2]
@@ -37,14 +38,11 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         pytest.skip(f"real data not found at {SHARED}")
     root = tmp_path_factory.mktemp("published")
     run = ruhnp_run(root / "ruhnp-runs", SHARED)
-    publish(run, root / "ruhnp", sizes={"validation": 0.1, "test": 0.15}, seed=1)
+    ruhnp = PublishSettings(splits={"validation": 0.1, "test": 0.15}, seed=1)
+    PublishStage(ruhnp).run([run], root / "ruhnp")
     records = wanli_records(SHARED, limit=300)
-    publish(
-        write_run(root / "wanli-run", records),
-        root / "wanli",
-        sizes={"validation": 0.1, "test": 0.2},
-        seed=1,
-    )
+    wanli = PublishSettings(splits={"validation": 0.1, "test": 0.2}, seed=1)
+    PublishStage(wanli).run([write_run(root / "wanli-run", records)], root / "wanli")
     return {"ruhnp": root / "ruhnp", "wanli": root / "wanli"}
 
 

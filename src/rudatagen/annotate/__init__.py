@@ -1,1 +1,2 @@
-"""The Label Studio bridge: push samples with pre-annotations, pull, aggregate, agree."""
+"""Human review: items, sampling, aggregation, agreement, and the annotation tools behind one
+interface (``tool.py``; registered in ``tools.py``; Label Studio in ``label_studio/``)."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rudatagen.annotate.configs import TaskSpec
-from rudatagen.annotate.export import Vote
+from rudatagen.annotate.tool import Vote
 
 PENDING, REVIEWED, UNRESOLVED, NOT_SAMPLED = "pending", "reviewed", "unresolved", "not_sampled"
 

@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 
 from rudatagen.annotate.configs import TaskSpec
 from rudatagen.core.manifest import Manifest, read_manifest
-from rudatagen.errors import RudatagenError
 from rudatagen.core.rundir import read_run_table
+from rudatagen.errors import RudatagenError
 
 RUHNP_COLUMNS = ("id", "query", "pos", "neg")
 WANLI_COLUMNS = ("id", "premise", "hypothesis", "label")

@@ -1,31 +1,31 @@
-"""``annotate pull``: export, aggregate, apply, measure agreement; write the reviewed run.
+"""``annotate pull``, a stage: votes from the annotation tool → decisions → the reviewed run.
 
-``OUT/`` gets ``data/shard-00000.parquet`` (the input's records/rows with the human decisions
-applied, see :mod:`rudatagen.annotate.apply`), ``review.parquet`` (one row per pushed item: votes,
-final label, status, revisions), ``agreement.json`` / ``agreement.md`` and ``manifest.json``
-(never the API key).
+The tool hands back the votes per item key; aggregation, agreement and the applying of the
+decisions do not depend on the tool. ``OUT/`` gets ``data/shard-00000.parquet`` (the input's
+records/rows with the human decisions applied, see :mod:`rudatagen.annotate.apply`),
+``review.parquet`` (one row per pushed item: votes, final label, status, revisions),
+``agreement.json`` / ``agreement.md`` and ``manifest.json`` (stage ``annotate-pull``, the run's
+kind, the input, the ``annotate:`` settings, where the votes came from; never the API key).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from rudatagen.annotate.aggregate import Decision, decide
 from rudatagen.annotate.agreement import agreement
 from rudatagen.annotate.apply import apply_ruhnp, apply_wanli
-from rudatagen.annotate.configs import TaskSpec
-from rudatagen.annotate.connection import Connection
-from rudatagen.annotate.export import parse, snapshot
 from rudatagen.annotate.items import Item, load_items
 from rudatagen.annotate.reports import agreement_markdown
+from rudatagen.annotate.settings import AnnotateSettings
+from rudatagen.annotate.tool import AnnotationTool
+from rudatagen.annotate.tools import make_tool
 from rudatagen.core.manifest import (
     Manifest,
     input_ref,
@@ -33,7 +33,10 @@ from rudatagen.core.manifest import (
     write_json_atomic,
     write_manifest,
 )
+from rudatagen.core.rundir import prepare_output, write_parquet_atomic, write_records
+from rudatagen.core.stage import Stage, StageResult
 from rudatagen.errors import RudatagenError
+from rudatagen.kinds import kind_of_run
 
 REVIEW_SCHEMA = pa.schema(
     [
@@ -49,22 +52,15 @@ REVIEW_SCHEMA = pa.schema(
 )
 
 
-@dataclass
-class PullResult:
-    out: Path
-    report: dict[str, Any]
-    counts: dict[str, int]
-    seconds: float
-
-    def summary(self) -> str:
-        r = self.report
-        kappa, alpha = r["cohen_kappa"]["value"], r["krippendorff_alpha"]["value"]
-        return (
-            f"{r['items']} pushed items: {r['reviewed']} reviewed, {r['unresolved']} unresolved, "
-            f"{r['pending']} pending; {r['discarded']} discarded; kappa "
-            f"{'—' if kappa is None else f'{kappa:.3f}'}, alpha "
-            f"{'—' if alpha is None else f'{alpha:.3f}'}; {self.seconds:.1f}s"
-        )
+def summary(report: dict[str, Any], seconds: float) -> str:
+    """One line: the items' statuses, discards, kappa and alpha, wall time."""
+    kappa, alpha = report["cohen_kappa"]["value"], report["krippendorff_alpha"]["value"]
+    return (
+        f"{report['items']} pushed items: {report['reviewed']} reviewed, "
+        f"{report['unresolved']} unresolved, {report['pending']} pending; "
+        f"{report['discarded']} discarded; kappa {'—' if kappa is None else f'{kappa:.3f}'}, "
+        f"alpha {'—' if alpha is None else f'{alpha:.3f}'}; {seconds:.1f}s"
+    )
 
 
 def _review_rows(decisions: list[Decision], items: dict[str, Item]) -> pa.Table:
@@ -86,71 +82,85 @@ def _review_rows(decisions: list[Decision], items: dict[str, Item]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=REVIEW_SCHEMA)
 
 
-def pull(
-    conn: Connection,
-    title: str,
-    in_dir: Path,
-    out_dir: Path,
-    spec: TaskSpec,
-    *,
-    min_votes: int | None = None,
-) -> PullResult:
-    started = time.perf_counter()
-    if out_dir.resolve() == in_dir.resolve():
-        raise RudatagenError("--out must differ from --in (the input run is left untouched)")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise RudatagenError(f"--out {out_dir} exists and is not a directory")
-    if min_votes is not None and min_votes < 1:
-        raise RudatagenError(f"--min-annotations must be at least 1, got {min_votes}")
-    run = load_items(in_dir, spec)
-    project = conn.project(title)
-    conn.check_task(project, spec)
-    needed = min_votes or project.maximum_annotations or 1
-    exported = parse(snapshot(conn, project.id), spec, conn.user_names())
+class AnnotatePull(Stage[AnnotateSettings]):
+    """Pull the votes of ``settings.project`` for the items of one pushed run.
 
-    items = {item.key: item for item in run.items}
-    decisions = [
-        decide(key, votes, spec, items[key].data, needed)
-        for key, votes in exported.votes.items()
-        if key in items
-    ]
-    by_key = {d.key: d for d in decisions}
-    if spec.name == "ruhnp":
-        table, applied = apply_ruhnp(run.rows, by_key, run.schema)
-    else:
-        table, applied = apply_wanli(run.rows, by_key, run.schema, spec)
-    report = agreement(decisions, {k: i.intended for k, i in items.items()}, spec)
+    ``kind`` overrides the kind the run's manifest records (``--kind``); ``tool`` replaces the
+    one ``settings.tool`` names (an already connected tool, e.g. in the benchmark).
+    """
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(out_dir / "data", ignore_errors=True)
-    (out_dir / "data").mkdir()
-    pq.write_table(table, out_dir / "data" / "shard-00000.parquet", compression="zstd")
-    pq.write_table(_review_rows(decisions, items), out_dir / "review.parquet", compression="zstd")
-    write_json_atomic(out_dir / "agreement.json", report)
-    (out_dir / "agreement.md").write_text(agreement_markdown(report, title), encoding="utf-8")
-    counts = {
-        "tasks_in_project": exported.tasks,
-        "tasks_of_this_run": len(decisions),
-        "tasks_of_other_runs": len(exported.votes) - len(decisions),
-        "tasks_without_item_key": exported.without_key,
-        "duplicate_tasks": exported.duplicate_tasks,
-        "unknown_choices": exported.unknown_choices,
-        "rows_in": len(run.rows),
-        "rows_out": table.num_rows,
-        **applied,
-    }
-    seconds = time.perf_counter() - started
-    manifest = Manifest(
-        stage="annotate-pull",
-        kind=spec.name,
-        inputs=[input_ref(in_dir, read_manifest(in_dir))],
-        counts=counts,
-        wall_s=round(seconds, 3),
-        input_run_id=run.run_id,
-        label_studio={"url": conn.public_url, "project": title, "project_id": project.id},
-        min_annotations=needed,
-        aggregation="rudatagen.annotate.aggregate (see README: aggregation rules)",
-        review={k: report[k] for k in ("items", "reviewed", "unresolved", "pending")},
-    )
-    write_manifest(out_dir, manifest)
-    return PullResult(out_dir, report, counts, seconds)
+    name: ClassVar[str] = "annotate-pull"
+
+    def __init__(
+        self,
+        settings: AnnotateSettings,
+        *,
+        kind: str | None = None,
+        tool: AnnotationTool | None = None,
+    ) -> None:
+        super().__init__(settings)
+        self.kind = kind
+        self.tool = tool
+
+    def run(self, inputs: Sequence[Path], out: Path, *, progress: bool = True) -> StageResult:
+        started = time.perf_counter()
+        if len(inputs) != 1:
+            raise RudatagenError(f"annotate pull reads one run, got {len(inputs)}")
+        in_dir = inputs[0]
+        title = self.settings.require_project()
+        if out.resolve() == in_dir.resolve():
+            raise RudatagenError("--out must differ from --in (the input run is left untouched)")
+        if out.exists() and not out.is_dir():
+            raise RudatagenError(f"--out {out} exists and is not a directory")
+        spec = kind_of_run(in_dir, explicit=self.kind).annotation
+        run = load_items(in_dir, spec)
+        tool = self.tool or make_tool(self.settings)
+        exported = tool.votes(title, spec)
+        needed = self.settings.min_annotations or exported.annotators_per_task
+
+        items = {item.key: item for item in run.items}
+        decisions = [
+            decide(key, votes, spec, items[key].data, needed)
+            for key, votes in exported.votes.items()
+            if key in items
+        ]
+        by_key = {d.key: d for d in decisions}
+        if spec.name == "ruhnp":
+            table, applied = apply_ruhnp(run.rows, by_key, run.schema)
+        else:
+            table, applied = apply_wanli(run.rows, by_key, run.schema, spec)
+        report = agreement(decisions, {k: i.intended for k, i in items.items()}, spec)
+
+        prepare_output(out, [in_dir])
+        write_records(out, table)
+        write_parquet_atomic(out / "review.parquet", _review_rows(decisions, items))
+        write_json_atomic(out / "agreement.json", report)
+        (out / "agreement.md").write_text(agreement_markdown(report, title), encoding="utf-8")
+        counts = {
+            "tasks_in_project": exported.tasks,
+            "tasks_of_this_run": len(decisions),
+            "tasks_of_other_runs": len(exported.votes) - len(decisions),
+            "tasks_without_item_key": exported.without_key,
+            "duplicate_tasks": exported.duplicate_tasks,
+            "unknown_choices": exported.unknown_choices,
+            "rows_in": len(run.rows),
+            "rows_out": table.num_rows,
+            **applied,
+        }
+        seconds = time.perf_counter() - started
+        manifest = Manifest(
+            stage=self.name,
+            kind=spec.name,
+            inputs=[input_ref(in_dir, read_manifest(in_dir))],
+            recipe={"annotate": self.settings.public_dict()},
+            counts=counts,
+            wall_s=round(seconds, 3),
+            input_run_id=run.run_id,
+            annotation_tool=tool.name,
+            min_annotations=needed,
+            aggregation="rudatagen.annotate.aggregate (see README: aggregation rules)",
+            review={k: report[k] for k in ("items", "reviewed", "unresolved", "pending")},
+            **{tool.manifest_key: exported.where},
+        )
+        write_manifest(out, manifest)
+        return StageResult(out, manifest, summary(report, seconds))

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from rudatagen.errors import RudatagenError
 
@@ -36,3 +37,24 @@ def user_errors() -> Iterator[None]:
     except KeyboardInterrupt:
         say("interrupted", color="yellow")
         raise typer.Exit(130) from None
+
+
+def recipe_section(
+    recipe: Path | None, overrides: list[str] | None, section: str, flags: dict[str, Any]
+) -> Any:
+    """The recipe's ``section`` with the given command-line flags (those not None) on top.
+
+    Flags are the command's own names for keys of its section; they win over ``--set`` and the
+    file, which win over the defaults. Bad values are one-line errors like the recipe's.
+    """
+    from rudatagen.config import load_recipe
+    from rudatagen.core.recipe_io import format_validation_error
+
+    current = getattr(load_recipe(recipe, overrides or []), section)
+    given = {key: value for key, value in flags.items() if value is not None}
+    if not given:
+        return current
+    try:
+        return type(current).model_validate({**current.model_dump(), **given})
+    except ValidationError as exc:
+        raise RudatagenError(format_validation_error(exc, f"options of {section}")) from None

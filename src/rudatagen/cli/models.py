@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from rudatagen.cli.common import RecipeOption, SetOption, say, user_errors
+from rudatagen.cli.common import RecipeOption, SetOption, recipe_section, say, user_errors
 from rudatagen.config import load_recipe
 from rudatagen.errors import RudatagenError
 
@@ -90,44 +90,71 @@ def calibrate_command(
 
 def train_cross_encoder_command(
     pairs: PairsOption,
-    base: Annotated[str, typer.Option("--base", help="Base encoder (Hub id or folder).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where the trained model goes.")],
-    text1: Text1Option = "text_1",
-    text2: Text2Option = "text_2",
-    label: LabelOption = "class",
-    positive: PositiveOption = ["1"],  # noqa: B006
-    negative: NegativeOption = ["-1"],  # noqa: B006
-    kind: Annotated[Literal["paraphrase", "nli"], typer.Option()] = "paraphrase",
-    epochs: Annotated[float, typer.Option(min=0.01)] = 1.0,
-    batch_size: Annotated[int, typer.Option(min=1)] = 16,
-    learning_rate: Annotated[float, typer.Option(min=0.0)] = 5e-5,
-    max_length: Annotated[int, typer.Option(min=8)] = 128,
-    eval_fraction: Annotated[float, typer.Option(min=0.0, max=0.5)] = 0.1,
+    base: Annotated[
+        str | None, typer.Option("--base", help="Base encoder (Hub id or folder).")
+    ] = None,
+    text1: Annotated[str | None, typer.Option("--text1", help="Column of the first text.")] = None,
+    text2: Annotated[str | None, typer.Option("--text2", help="Column of the second text.")] = None,
+    label: Annotated[str | None, typer.Option("--label", help="Column of the label.")] = None,
+    positive: Annotated[
+        list[str] | None, typer.Option("--positive", help="Label value(s) of positive pairs.")
+    ] = None,
+    negative: Annotated[
+        list[str] | None, typer.Option("--negative", help="Label value(s) of negative pairs.")
+    ] = None,
+    kind: Annotated[Literal["paraphrase", "nli"] | None, typer.Option()] = None,
+    epochs: Annotated[float | None, typer.Option(min=0.01)] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1)] = None,
+    learning_rate: Annotated[float | None, typer.Option(min=0.0)] = None,
+    max_length: Annotated[int | None, typer.Option(min=8)] = None,
+    eval_fraction: Annotated[float | None, typer.Option(min=0.0, max=0.5)] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Train on at most N pairs.")] = None,
-    seed: int = 42,
+    seed: Annotated[int | None, typer.Option()] = None,
+    recipe: RecipeOption = None,
+    set_: SetOption = None,
 ) -> None:
     """Train a paraphrase (or 3-way NLI) cross-encoder that loads as the filter's model.
 
+    Settings come from the recipe's ``cross_encoder_training:`` section; flags override them.
     For ``--kind nli`` the label column holds entailment / neutral / contradiction.
     """
     with user_errors():
         from rudatagen.train_cross_encoder import train_cross_encoder
 
-        triples = _training_pairs(pairs, text1, text2, label, positive, negative, kind)
-        if limit is not None:
-            triples = triples[:limit]
-        say(f"training a {kind} cross-encoder on {len(triples)} pairs from {base}")
+        columns = {"text1": text1, "text2": text2, "label": label}
+        columns |= {"positive": positive, "negative": negative}
+        flags = {
+            "base": base, "kind": kind, "epochs": epochs, "batch_size": batch_size,
+            "learning_rate": learning_rate, "max_length": max_length,
+            "eval_fraction": eval_fraction, "limit": limit, "seed": seed,
+        }  # fmt: skip
+        settings = recipe_section(recipe, set_, "cross_encoder_training", flags)
+        given = {key: value for key, value in columns.items() if value is not None}
+        if given:
+            settings.columns = settings.columns.model_validate(
+                {**settings.columns.model_dump(), **given}
+            )
+        c = settings.columns
+        triples = _training_pairs(
+            pairs, c.text1, c.text2, c.label, c.positive, c.negative, settings.kind
+        )
+        if settings.limit is not None:
+            triples = triples[: settings.limit]
+        say(
+            f"training a {settings.kind} cross-encoder on {len(triples)} pairs from {settings.base}"
+        )
         report = train_cross_encoder(
             triples,
-            base,
+            settings.base,
             out,
-            kind=kind,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            max_length=max_length,
-            seed=seed,
-            eval_fraction=eval_fraction,
+            kind=settings.kind,
+            epochs=settings.epochs,
+            batch_size=settings.batch_size,
+            learning_rate=settings.learning_rate,
+            max_length=settings.max_length,
+            seed=settings.seed,
+            eval_fraction=settings.eval_fraction,
         )
         say(
             f"done in {report.seconds:.0f}s: {report.train_pairs} train / {report.eval_pairs} "
@@ -136,7 +163,7 @@ def train_cross_encoder_command(
         say(
             "use it: --set filters.cross_encoder.enabled=true "
             f"--set filters.cross_encoder.model={out}"
-            f" --set filters.cross_encoder.kind={kind}"
+            f" --set filters.cross_encoder.kind={settings.kind}"
         )
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from rudatagen.cli.common import say, user_errors
+from rudatagen.cli.common import RecipeOption, SetOption, recipe_section, say, user_errors
 from rudatagen.errors import RudatagenError
 
 
@@ -22,11 +22,11 @@ def publish_command(
         typer.Option(
             "--split",
             help="Held-out split size: validation=0.05, test=2000 (fraction or row count; "
-            "repeatable; train takes the rest; 0 drops a split). Default: validation=0.05, "
-            "test=0.05.",
+            "repeatable; train takes the rest; 0 drops a split). Default: the recipe's "
+            "publish.splits (validation=0.05, test=0.05).",
         ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the group-wise split.")] = 0,
+    seed: Annotated[int | None, typer.Option(help="Seed of the group-wise split.")] = None,
     kind: Annotated[
         str | None,
         typer.Option(
@@ -37,11 +37,11 @@ def publish_command(
         ),
     ] = None,
     keep_unresolved: Annotated[
-        bool, typer.Option(help="Keep rows whose review_status is 'unresolved'.")
-    ] = False,
-    license_id: Annotated[str, typer.Option("--license", help="Licence id for the card.")] = (
-        "apache-2.0"
-    ),
+        bool | None, typer.Option(help="Keep rows whose review_status is 'unresolved'.")
+    ] = None,
+    license_id: Annotated[
+        str | None, typer.Option("--license", help="Licence id for the card.")
+    ] = None,
     name: Annotated[str | None, typer.Option(help="Pretty name in the card.")] = None,
     source_note: Annotated[
         str | None, typer.Option(help="Where the source texts came from (goes into the card).")
@@ -53,8 +53,8 @@ def publish_command(
         bool, typer.Option("--push", help="Create the dataset repo and upload the folder.")
     ] = False,
     private: Annotated[
-        bool, typer.Option("--private/--public", help="Visibility of a new repo.")
-    ] = (True),
+        bool | None, typer.Option("--private/--public", help="Visibility of a new repo.")
+    ] = None,
     endpoint: Annotated[
         str | None, typer.Option(help="Hub URL (default: HF_ENDPOINT or huggingface.co).")
     ] = None,
@@ -66,14 +66,29 @@ def publish_command(
             "a tag that already exists is an error.",
         ),
     ] = None,
+    recipe: RecipeOption = None,
+    set_: SetOption = None,
 ) -> None:
     """Split by group, write data/{split}-*.parquet and the dataset card; --push uploads it."""
     with user_errors():
-        from rudatagen.publish.job import publish
+        from rudatagen.publish.job import PublishStage
         from rudatagen.publish.splits import parse_sizes
 
-        if push and not repo_id:
-            raise RudatagenError("--push needs --repo-id OWNER/NAME")
+        flags = {
+            "seed": seed,
+            "keep_unresolved": keep_unresolved,
+            "license": license_id,
+            "pretty_name": name,
+            "source_note": source_note,
+            "repo_id": repo_id,
+            "private": private,
+            "endpoint": endpoint,
+        }
+        settings = recipe_section(recipe, set_, "publish", flags)
+        if split:
+            settings = settings.model_copy(update={"splits": parse_sizes(split, settings.splits)})
+        if push and not settings.repo_id:
+            raise RudatagenError("--push needs --repo-id OWNER/NAME (or publish.repo_id)")
         if tag is not None and not push:
             raise RudatagenError("--tag needs --push (it tags the uploaded commit on the Hub)")
         token = None
@@ -83,29 +98,19 @@ def publish_command(
             if tag is not None:
                 check_tag(tag)
             token = hub_token()  # fail before any work when there is no token
-        result = publish(
-            in_dir,
-            out,
-            sizes=parse_sizes(split or []),
-            seed=seed,
-            kind=kind,
-            keep_unresolved=keep_unresolved,
-            license_id=license_id,
-            pretty_name=name,
-            repo_id=repo_id,
-            source_note=source_note,
-        )
-        say(result.summary())
-        if push and token and repo_id:
+        result = PublishStage(settings, kind).run([in_dir], out)
+        say(result.summary)
+        if push and token and settings.repo_id:
             from rudatagen.publish.hub import push_folder
 
-            say(f"pushing {out} to {repo_id} ({'private' if private else 'public'}) …")
+            visibility = "private" if settings.private else "public"
+            say(f"pushing {out} to {settings.repo_id} ({visibility}) …")
             pushed = push_folder(
                 out,
-                repo_id,
-                private=private,
+                settings.repo_id,
+                private=settings.private,
                 token=token,
-                endpoint=endpoint or os.environ.get("HF_ENDPOINT") or None,
+                endpoint=settings.endpoint or os.environ.get("HF_ENDPOINT") or None,
                 tag=tag,
             )
             say(f"pushed: {pushed.commit_url}")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from rudatagen.cli.common import SetOption, say, user_errors
+from rudatagen.cli.common import RecipeOption, SetOption, recipe_section, say, user_errors
 from rudatagen.config import load_recipe
 from rudatagen.errors import RudatagenError
+from rudatagen.evaluation.settings import EvaluateSettings
 from rudatagen.training.recipe import TrainSettings
 
 DataOption = Annotated[
@@ -18,7 +19,9 @@ DataOption = Annotated[
         "--data", help="Published dataset folder (or run dir / Parquet / Hub id); repeatable."
     ),
 ]
-SplitOption = Annotated[str, typer.Option("--split", help="Split of --data to use.")]
+SplitOption = Annotated[
+    str | None, typer.Option("--split", help="Split of --data to use (default: test).")
+]
 ExtraOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -36,7 +39,7 @@ DocumentPrefix = Annotated[
 SymmetricPrefix = Annotated[
     str | None, typer.Option(help="Prefix of both sides of symmetric pairs (default: model's).")
 ]
-BatchOption = Annotated[int, typer.Option(min=1, help="Encoding batch size.")]
+BatchOption = Annotated[int | None, typer.Option(min=1, help="Encoding batch size (default: 64).")]
 SeqOption = Annotated[int | None, typer.Option(min=8, help="Truncate inputs to N tokens.")]
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="No progress bars.")]
 
@@ -68,11 +71,21 @@ def _train_section(path: Path, overrides: list[str]) -> TrainSettings:
     return resolved.train
 
 
+def _load_encoder(name: str, prefixes: dict[str, str | None], settings: EvaluateSettings) -> Any:
+    from rudatagen.evaluation.encode import Encoder
+
+    return Encoder.load(
+        name, prefixes, settings.device, settings.batch_size, settings.max_seq_length
+    )
+
+
 def _pair_sets(data: list[str], split: str, extra: list[str]) -> list:
     from rudatagen.evaluation.pairsets import from_file, from_published
 
     if not data and not extra:
-        raise RudatagenError("nothing to evaluate on: give --data and/or --extra")
+        raise RudatagenError(
+            "nothing to evaluate on: give --data and/or --extra (or evaluate.data/extra)"
+        )
     sets = [from_published(path, split) for path in data]
     sets += [from_file(spec) for spec in extra]
     for pairs in sets:
@@ -85,10 +98,28 @@ def _pair_sets(data: list[str], split: str, extra: list[str]) -> list:
 
 
 def _prefix_overrides(
-    query: str | None, document: str | None, symmetric: str | None
+    settings: EvaluateSettings, query: str | None, document: str | None, symmetric: str | None
 ) -> dict[str, str | None]:
-    """The ``--*-prefix`` options; None keeps the model's saved prefix."""
-    return {"query": query, "document": document, "symmetric": symmetric}
+    """The prefixes to use: a ``--*-prefix`` flag, else the recipe's, else (None) the model's."""
+    recipe = settings.prefixes
+    return {
+        "query": query if query is not None else recipe.query,
+        "document": document if document is not None else recipe.document,
+        "symmetric": symmetric if symmetric is not None else recipe.symmetric,
+    }
+
+
+def _evaluate_section(
+    recipe: Path | None,
+    overrides: list[str] | None,
+    data: list[str] | None,
+    extra: list[str] | None,
+    **flags: Any,
+) -> EvaluateSettings:
+    """The recipe's ``evaluate:`` section with the flags on top (``--data``/``--extra`` replace)."""
+    return recipe_section(
+        recipe, overrides, "evaluate", {"data": data or None, "extra": extra or None, **flags}
+    )
 
 
 def evaluate_command(
@@ -96,7 +127,7 @@ def evaluate_command(
         list[str], typer.Option("--model", "-m", help="Model folder or Hub id; repeatable.")
     ],
     data: DataOption = None,
-    split: SplitOption = "test",
+    split: SplitOption = None,
     extra: ExtraOption = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the JSON/Markdown.")] = Path(
         "reports/evaluate"
@@ -104,20 +135,25 @@ def evaluate_command(
     query_prefix: QueryPrefix = None,
     document_prefix: DocumentPrefix = None,
     symmetric_prefix: SymmetricPrefix = None,
-    batch_size: BatchOption = 64,
+    batch_size: BatchOption = None,
     max_seq_length: SeqOption = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, ... (default: auto).")] = None,
     no_progress: NoProgress = False,
+    recipe: RecipeOption = None,
+    set_: SetOption = None,
 ) -> None:
     """Pair classification (AP/F1/accuracy), triplet accuracy and STS Spearman per dataset."""
     with user_errors():
-        from rudatagen.evaluation.encode import Encoder
         from rudatagen.evaluation.evaluate import evaluate_model, markdown_table, model_slug
 
-        sets = _pair_sets(list(data or []), split, list(extra or []))
-        overrides = _prefix_overrides(query_prefix, document_prefix, symmetric_prefix)
+        settings = _evaluate_section(
+            recipe, set_, data, extra, split=split, batch_size=batch_size,
+            max_seq_length=max_seq_length, device=device,
+        )  # fmt: skip
+        sets = _pair_sets(settings.data, settings.split, settings.extra)
+        overrides = _prefix_overrides(settings, query_prefix, document_prefix, symmetric_prefix)
         for name in model:
-            encoder = Encoder.load(name, overrides, device, batch_size, max_seq_length)
+            encoder = _load_encoder(name, overrides, settings)
             report = evaluate_model(encoder, sets, out, progress=not no_progress)
             typer.echo(markdown_table(name, report["datasets"]))
             say(
@@ -130,7 +166,7 @@ def shift_command(
     before: Annotated[str, typer.Option("--before", help="The model before training.")],
     after: Annotated[str, typer.Option("--after", help="The model after training.")],
     data: DataOption = None,
-    split: SplitOption = "test",
+    split: SplitOption = None,
     extra: ExtraOption = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path(
         "reports/shift"
@@ -138,20 +174,25 @@ def shift_command(
     query_prefix: QueryPrefix = None,
     document_prefix: DocumentPrefix = None,
     symmetric_prefix: SymmetricPrefix = None,
-    batch_size: BatchOption = 64,
+    batch_size: BatchOption = None,
     max_seq_length: SeqOption = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, ... (default: auto).")] = None,
     no_progress: NoProgress = False,
+    recipe: RecipeOption = None,
+    set_: SetOption = None,
 ) -> None:
     """Cosine distributions of positive vs negative pairs before and after training."""
     with user_errors():
-        from rudatagen.evaluation.encode import Encoder
         from rudatagen.evaluation.shift import run_shift
 
-        sets = _pair_sets(list(data or []), split, list(extra or []))
-        overrides = _prefix_overrides(query_prefix, document_prefix, symmetric_prefix)
-        first = Encoder.load(before, overrides, device, batch_size, max_seq_length)
-        second = Encoder.load(after, overrides, device, batch_size, max_seq_length)
+        settings = _evaluate_section(
+            recipe, set_, data, extra, split=split, batch_size=batch_size,
+            max_seq_length=max_seq_length, device=device,
+        )  # fmt: skip
+        sets = _pair_sets(settings.data, settings.split, settings.extra)
+        overrides = _prefix_overrides(settings, query_prefix, document_prefix, symmetric_prefix)
+        first = _load_encoder(before, overrides, settings)
+        second = _load_encoder(after, overrides, settings)
         result = run_shift(first, second, sets, out, progress=not no_progress)
         for name, item in result["datasets"].items():
             say(

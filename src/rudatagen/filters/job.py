@@ -27,13 +27,13 @@ from rudatagen.core.manifest import (
     write_json_atomic,
     write_manifest,
 )
+from rudatagen.core.rundir import read_run_table
 from rudatagen.errors import RudatagenError
 from rudatagen.filters.candidates import LABEL_NAMES, NON_PARAPHRASE, PARAPHRASE, CandidateTable
 from rudatagen.filters.pipeline import reassemble, run_stages
 from rudatagen.filters.registry import build_filters
 from rudatagen.filters.reports import funnel_dict, funnel_markdown, write_histograms
 from rudatagen.kinds import kind_of_run
-from rudatagen.core.rundir import read_run_table
 
 
 @dataclass

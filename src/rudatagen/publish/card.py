@@ -18,6 +18,7 @@ import rudatagen
 from rudatagen.kinds import Kind
 from rudatagen.publish.inputs import RunInput
 from rudatagen.publish.layout import size_category
+from rudatagen.publish.settings import PublishSettings
 
 TEMPLATE = Path(__file__).with_name("card_template.md.j2")
 
@@ -108,19 +109,14 @@ def render_card(
     counts: dict[str, int],
     stats: dict[str, Any],
     *,
-    seed: int,
-    sizes: dict[str, float],
-    license_id: str = "apache-2.0",
-    pretty_name: str | None = None,
-    repo_id: str | None = None,
-    source_note: str | None = None,
+    settings: PublishSettings,
     num_bytes: dict[str, int] | None = None,
 ) -> str:
     """The whole ``README.md`` text."""
     kind = run.kind
-    name = pretty_name or kind.card.pretty_name
+    name = settings.pretty_name or kind.card.pretty_name
     header = yaml.safe_dump(
-        card_header(kind, counts, license_id, name, num_bytes),
+        card_header(kind, counts, settings.license, name, num_bytes),
         allow_unicode=True,
         sort_keys=False,
     )
@@ -138,15 +134,15 @@ def render_card(
         pretty_name=name,
         summary=kind.card.summary,
         counts=counts,
-        repo_id=repo_id,
+        repo_id=settings.repo_id,
         columns=kind.card.columns.format(labels=", ".join(label_names)),
         group_column=kind.group_column,
-        seed=seed,
-        sizes=", ".join(f"{k}={v:g}" for k, v in sizes.items()) or "none",
+        seed=settings.seed,
+        sizes=", ".join(f"{k}={v:g}" for k, v in settings.splits.items()) or "none",
         generation=generation,
         prompt_versions=run.prompt_versions,
         steps=steps,
-        source_note=source_note,
+        source_note=settings.source_note,
         funnel=run.funnel,
         funnel_stages=_funnel_stages(run.funnel or {}),
         funnel_json=json.dumps(run.funnel, ensure_ascii=False, indent=2) if run.funnel else "",
@@ -155,6 +151,6 @@ def render_card(
         review_status=run.review_status,
         dropped_unresolved=run.dropped_unresolved,
         stats=stats,
-        license=license_id,
+        license=settings.license,
         version=rudatagen.__version__,
     )

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from rudatagen.core.manifest import Manifest, generation_of, lineage, read_json
+from rudatagen.core.rundir import read_run_table
 from rudatagen.errors import RudatagenError
 from rudatagen.kinds import Kind, kind_of_run
-from rudatagen.core.rundir import read_run_table
 
 
 @dataclass

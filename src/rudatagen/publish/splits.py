@@ -17,13 +17,13 @@ SPLIT_NAMES = ("train", "validation", "test")
 DEFAULT_SIZES: dict[str, float] = {"validation": 0.05, "test": 0.05}
 
 
-def parse_sizes(specs: Sequence[str]) -> dict[str, float]:
+def parse_sizes(specs: Sequence[str], base: dict[str, float] | None = None) -> dict[str, float]:
     """``["test=2000", "validation=0.05"]`` → ``{"test": 2000.0, "validation": 0.05}``.
 
     A value below 1 is a fraction of all rows, 1 or more a row count; ``0`` drops the split.
-    A split not named keeps its default (:data:`DEFAULT_SIZES`).
+    A split not named keeps its size in ``base`` (the recipe's; else :data:`DEFAULT_SIZES`).
     """
-    sizes: dict[str, float] = dict(DEFAULT_SIZES)
+    sizes: dict[str, float] = dict(DEFAULT_SIZES if base is None else base)
     for spec in specs:
         name, sep, value = spec.partition("=")
         name = name.strip()

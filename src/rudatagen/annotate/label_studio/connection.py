@@ -1,7 +1,9 @@
-"""The connection to a Label Studio server: URL and key from the environment, one-line errors.
+"""The connection to a Label Studio server: its URL, the key from the environment, one-line errors.
 
-The API key is read from ``LABEL_STUDIO_API_KEY`` only (never a flag, so it stays out of shell
-history and manifests) and never appears in a message: errors name the URL and the variable.
+The URL is ``annotate.url`` / ``--url``, else ``LABEL_STUDIO_URL``. The API key is read from
+``LABEL_STUDIO_API_KEY`` only (never a flag or a setting, so it stays out of shell history,
+recipes and manifests) and never appears in a message: errors name the URL (without any
+credentials in it) and the variable.
 Legacy tokens and personal access tokens both work (the SDK refreshes a PAT's access token).
 """
 
@@ -12,11 +14,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from rudatagen.annotate.configs import TaskSpec
+from rudatagen.annotate.settings import public_url
 from rudatagen.errors import MissingDependencyError, RudatagenError
 
 URL_ENV = "LABEL_STUDIO_URL"
@@ -71,14 +73,11 @@ class Connection:
     @property
     def public_url(self) -> str:
         """The URL without any user:password part, for manifests."""
-        parts = urlsplit(self.url)
-        host = parts.hostname or ""
-        netloc = f"{host}:{parts.port}" if parts.port else host
-        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        return public_url(self.url)
 
     @contextmanager
     def errors(self) -> Iterator[None]:
-        with server_errors(self.url):
+        with server_errors(self.public_url):
             yield
 
     def find_project(self, title: str) -> Any | None:
@@ -90,7 +89,7 @@ class Connection:
     def project(self, title: str) -> Any:
         project = self.find_project(title)
         if project is None:
-            raise RudatagenError(f"no project titled {title!r} on {self.url}")
+            raise RudatagenError(f"no project titled {title!r} on {self.public_url}")
         return project
 
     def check_task(self, project: Any, spec: TaskSpec) -> None:
@@ -120,13 +119,13 @@ def connect(url: str | None = None, *, timeout: float = 120.0) -> Connection:
         ) from None
     url = (url or os.environ.get(URL_ENV) or "").rstrip("/")
     if not url:
-        raise RudatagenError(f"no Label Studio URL: set {URL_ENV} or pass --url")
+        raise RudatagenError(f"no Label Studio URL: set {URL_ENV} or annotate.url, or pass --url")
     if not url.startswith(("http://", "https://")):
         raise RudatagenError(f"Label Studio URL must start with http:// or https://, got {url!r}")
     key = os.environ.get(KEY_ENV, "").strip()
     if not key:
         raise RudatagenError(f"no Label Studio API key: set {KEY_ENV}")
-    with server_errors(url):
+    with server_errors(public_url(url)):
         client = LabelStudio(base_url=url, api_key=key, timeout=timeout)
         client.users.whoami()
     return Connection(url, client)

@@ -2,7 +2,10 @@
 
 A snapshot export holds every task (annotated or not) with its data, so tasks without an
 annotation are seen, and stay *pending*. Cancelled (skipped) annotations are ignored; when one
-annotator left several annotations on a task, the latest counts.
+annotator left several annotations on a task, the latest counts. A config's choices carry
+Russian text for the annotators and an English ``alias``; Label Studio stores the alias in the
+results, so the codes are what is read back (Russian values are mapped, for projects made with a
+config without aliases).
 """
 
 from __future__ import annotations
@@ -10,33 +13,23 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-from rudatagen.annotate.configs import RUSSIAN_VALUES, TaskSpec
-from rudatagen.annotate.connection import Connection
+from rudatagen.annotate.configs import TaskSpec
+from rudatagen.annotate.label_studio.connection import Connection
+from rudatagen.annotate.tool import Exported, Vote
 from rudatagen.errors import RudatagenError
 
-
-@dataclass
-class Vote:
-    """One annotator's answer on one item."""
-
-    annotator: str
-    label: str | None  # a code from the spec's choices; None when no (known) choice was made
-    revisions: dict[str, str] = field(default_factory=dict)  # data field -> revised text
-    annotation_id: int = 0
-
-
-@dataclass
-class Exported:
-    """The annotations by item key, and what could not be mapped."""
-
-    votes: dict[str, list[Vote]]
-    tasks: int
-    without_key: int
-    duplicate_tasks: int
-    unknown_choices: int
+# The Russian choice values, in case a config without aliases was used in the project.
+RUSSIAN_VALUES = {
+    "Парафраз": "paraphrase",
+    "Не парафраз": "non_paraphrase",
+    "Битый текст": "broken",
+    "Следует": "entailment",
+    "Нейтрально": "neutral",
+    "Противоречие": "contradiction",
+    "Отбросить": "discard",
+}
 
 
 def snapshot(conn: Connection, project_id: int, *, timeout: float = 600.0) -> list[dict[str, Any]]:
@@ -91,6 +84,7 @@ def _revisions(
 
 
 def parse(tasks: list[dict[str, Any]], spec: TaskSpec, names: dict[int, str]) -> Exported:
+    """The votes by item key (the task data's ``item_key``), annotators named by ``names``."""
     votes: dict[str, list[Vote]] = {}
     without_key = duplicates = unknown = 0
     for task in tasks:
