@@ -2,10 +2,12 @@
 
 1. ``push``: 10,000 RuHNP candidates (ParaPhraser records; repeated under new ids until there
    are enough) into a new project, with predictions, through :func:`rudatagen.annotate.push.push`
-   (batches of 500); then the same push again (nothing to import: the idempotency check alone).
+   and the Label Studio tool (batches of 500); then the same push again (nothing to import: the
+   idempotency check alone).
 2. ``pull``: 10,000 annotations (5,000 tasks × 2 annotators) made fast by importing the tasks
    *with* their annotations (``completed_by`` = each annotator's user id) into a second project,
-   then :func:`rudatagen.annotate.pull.pull`: snapshot export, aggregation, agreement, Parquet.
+   then the ``annotate-pull`` stage (:class:`rudatagen.annotate.pull.AnnotatePull`): snapshot
+   export, aggregation, agreement, Parquet.
 
     .venv/bin/python bench/bench_annotate.py [--items 10000] [--batch-size 500]
 """
@@ -27,10 +29,11 @@ from tests.support import label_studio
 from tests.support.annotate_data import ruhnp_records, write_ruhnp_run
 
 from rudatagen.annotate.configs import RUHNP
-from rudatagen.annotate.connection import connect
 from rudatagen.annotate.items import load_items
-from rudatagen.annotate.pull import pull
+from rudatagen.annotate.label_studio.tool import LabelStudioTool
+from rudatagen.annotate.pull import AnnotatePull
 from rudatagen.annotate.push import push
+from rudatagen.annotate.settings import AnnotateSettings
 
 GOAL_S = 60.0
 
@@ -86,36 +89,24 @@ def main() -> None:
         print(f"server ready in {time.perf_counter() - started:.1f} s at {server.url}")
         try:
             os.environ["LABEL_STUDIO_API_KEY"] = server.token
-            conn = connect(server.url, timeout=600)
+            tool = LabelStudioTool(server.url, timeout=600)
+            conn = tool.conn
             run_dir = write_ruhnp_run(work / "run", bench_records(args.items))
             run = load_items(run_dir, RUHNP)
             print(f"run: {len(run.rows)} records, {len(run.items)} candidates")
 
-            pushed = push(
-                conn,
-                run_dir,
-                RUHNP,
-                "bench push",
-                size=args.items,
+            settings = AnnotateSettings(
+                project="bench push",
+                sample=args.items,
                 strategy="random",
                 seed=0,
-                annotators=2,
+                annotators_per_task=2,
                 batch_size=args.batch_size,
-                progress=False,
             )
-            print(f"push {pushed.imported} tasks: {pushed.seconds:.1f} s (goal < {GOAL_S:.0f} s)")
-            again = push(
-                conn,
-                run_dir,
-                RUHNP,
-                "bench push",
-                size=args.items,
-                strategy="random",
-                seed=0,
-                annotators=2,
-                batch_size=args.batch_size,
-                progress=False,
-            )
+            pushed = push(tool, run_dir, RUHNP, settings, progress=False)
+            imported = pushed.report.imported
+            print(f"push {imported} tasks: {pushed.seconds:.1f} s (goal < {GOAL_S:.0f} s)")
+            again = push(tool, run_dir, RUHNP, settings, progress=False)
             print(f"re-push (0 new of {again.sampled}): {again.seconds:.1f} s")
 
             users = sorted(conn.user_names())[:2]
@@ -137,9 +128,11 @@ def main() -> None:
                 f"setup: {len(tasks)} tasks with {annotations} annotations imported in "
                 f"{time.perf_counter() - made:.1f} s"
             )
-            result = pull(conn, "bench pull", run_dir, work / "reviewed", RUHNP)
-            print(f"pull {annotations} annotations: {result.seconds:.1f} s (goal < {GOAL_S:.0f} s)")
-            print(f"  {result.summary()}")
+            stage = AnnotatePull(AnnotateSettings(project="bench pull"), kind="ruhnp", tool=tool)
+            result = stage.run([run_dir], work / "reviewed")
+            seconds = result.manifest.wall_s or 0.0
+            print(f"pull {annotations} annotations: {seconds:.1f} s (goal < {GOAL_S:.0f} s)")
+            print(f"  {result.summary}")
         finally:
             server.stop()
 

@@ -26,11 +26,12 @@ from typing import Any
 import numpy as np
 
 from _common import WIKI, ratio_line
+from rudatagen.encoders import load_cross_encoder, load_sentence_transformer
 from rudatagen.filters.biencoder import BiEncoderFilter
-from rudatagen.filters.candidates import CandidateTable
 from rudatagen.filters.crossencoder import CrossEncoderFilter
-from rudatagen.filters.models import load_cross_encoder, load_sentence_transformer
 from rudatagen.filters.settings import BiEncoderSettings, CrossEncoderSettings
+from rudatagen.kinds import get_kind
+from rudatagen.kinds.candidates import CandidateTable
 
 
 def wiki_table(queries: int, per_query: int) -> CandidateTable:
@@ -45,7 +46,7 @@ def wiki_table(queries: int, per_query: int) -> CandidateTable:
         mine = [pool[(i * per_query // 2 + j) % len(pool)] for j in range(per_query)]
         half = per_query // 2
         records.append({"id": str(i), "query": query, "pos": mine[:half], "neg": mine[half:]})
-    return CandidateTable.from_records(records)
+    return get_kind("ruhnp").candidates(records)
 
 
 def best_of(
@@ -107,7 +108,7 @@ def bench_biencoder(model_path: str, table: CandidateTable, batch: int, repeats:
     model = load_sentence_transformer(model_path, "cpu")
     settings = BiEncoderSettings(enabled=True, model=model_path, batch_size=batch)
     rows = table.alive_rows()
-    distinct = list(dict.fromkeys(table.query + table.text))
+    distinct = list(dict.fromkeys(table.anchor + table.text))
 
     def ours() -> Any:
         return BiEncoderFilter(settings, model=model).apply(table, rows)
@@ -134,7 +135,7 @@ def bench_cross_encoder(model_path: str, table: CandidateTable, batch: int, repe
         enabled=True, model=model_path, kind="paraphrase", batch_size=batch
     )
     rows = table.alive_rows()
-    pairs = [(table.query[r], table.text[r]) for r in rows.tolist()]
+    pairs = [(table.anchor[r], table.text[r]) for r in rows.tolist()]
 
     def ours() -> Any:
         return CrossEncoderFilter(settings, model=model).apply(table, rows)

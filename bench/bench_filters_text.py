@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import psutil
 
-from rudatagen.filters.candidates import CandidateTable
 from rudatagen.filters.dedup import DedupFilter
 from rudatagen.filters.heuristic import HeuristicFilter
 from rudatagen.filters.lexical import LexicalFilter
+from rudatagen.kinds import get_kind
 
 PER_QUERY = 10
 FILTERS = (HeuristicFilter, LexicalFilter, DedupFilter)
@@ -94,7 +94,7 @@ def child(size: int) -> dict[str, Any]:
     """Run the filters on one size; return timings, rejections and memory in MB."""
     process = psutil.Process()
     started = time.perf_counter()
-    table = CandidateTable.from_records(synthetic_records(size))
+    table = get_kind("ruhnp").candidates(synthetic_records(size))
     result: dict[str, Any] = {
         "size": len(table),
         "build_s": time.perf_counter() - started,

@@ -21,9 +21,10 @@ import time
 from pathlib import Path
 
 from _common import HF_MODEL_DIR, REPO, VLLM_PYTHON, WIKI, ratio_line, start_llama_server
-from rudatagen.config import Recipe, load_recipe
+from rudatagen.config import load_recipe
 from rudatagen.generators.job import run_job
 from rudatagen.generators.ruhnp import RuHNPTask
+from rudatagen.generators.settings import GenerateSettings
 from rudatagen.llm.embedded import embedded_gguf_path
 from rudatagen.llm.openai_backend import structured_output_args
 from rudatagen.sources import read_source
@@ -31,7 +32,7 @@ from rudatagen.sources import read_source
 CONCURRENCY = 4
 
 
-def llama_recipe(url: str, items: int, source: Path) -> Recipe:
+def llama_recipe(url: str, items: int, source: Path) -> GenerateSettings:
     return load_recipe(
         None,
         [
@@ -49,10 +50,12 @@ def llama_recipe(url: str, items: int, source: Path) -> Recipe:
             "ruhnp.n_non_paraphrases=1",
             "ruhnp.max_candidate_chars=120",
         ],
-    )
+    ).generate_settings()
 
 
-async def bare_client(recipe: Recipe, task: RuHNPTask, texts: list) -> tuple[float, int, int]:
+async def bare_client(
+    recipe: GenerateSettings, task: RuHNPTask, texts: list
+) -> tuple[float, int, int]:
     """The same request bodies through AsyncOpenAI and a semaphore: (seconds, calls, tokens)."""
     import openai
 

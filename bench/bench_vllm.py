@@ -39,7 +39,7 @@ def main() -> None:
             "ruhnp.max_candidate_chars=160",
             "cache.enabled=false",
         ],
-    )
+    ).generate_settings()
     task = RuHNPTask(recipe)
     texts, _ = read_source(WIKI, recipe.source)
     engine = LLM(

@@ -17,10 +17,9 @@ from pathlib import Path
 
 from _common import SHARED_DATA
 from rudatagen.config import load_recipe
+from rudatagen.filters.variability import max_variability, score_with_checkpoints
 from rudatagen.nli.cartography import checkpoint_dirs, train_with_dynamics
-from rudatagen.nli.job import score_with_checkpoints
 from rudatagen.nli.seeds import read_seeds
-from rudatagen.nli.variability import max_variability
 
 
 def bare_training(seeds: list, recipe, scratch: Path) -> float:  # type: ignore[no-untyped-def]
@@ -33,7 +32,7 @@ def bare_training(seeds: list, recipe, scratch: Path) -> float:  # type: ignore[
     from sentence_transformers.cross_encoder.losses import CrossEntropyLoss
     from transformers import set_seed
 
-    from rudatagen.filters.models import load_cross_encoder
+    from rudatagen.encoders import load_cross_encoder
 
     carto = recipe.wanli.cartography
     set_seed(carto.seed)

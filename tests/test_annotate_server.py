@@ -351,6 +351,46 @@ def test_wanli_round_trip(
     assert "Steps after generation: annotate-pull." in card
 
 
+def test_recipe_drives_push_and_pull_and_flags_override(
+    server: label_studio.LabelStudioServer, runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """An ``annotate:`` section sets project, sample, strategy and annotators; flags win."""
+    title, run_dir = "WANLI from recipe", runs["wanli"]
+    recipe = tmp_path / "review.yaml"
+    recipe.write_text(
+        f"annotate:\n  project: {title}\n  sample: 12\n  strategy: stratified\n"
+        "  seed: 3\n  annotators_per_task: 3\n  min_annotations: 1\n",
+        encoding="utf-8",
+    )
+    result = cli(server, "push", "--in", str(run_dir), "--recipe", str(recipe))
+    assert result.exit_code == 0, result.output
+    assert "12 new tasks, 0 of 12 sampled already there" in result.output
+    run = load_items(run_dir, WANLI)
+    assert set(task_ids(server, title)) == {i.key for i in sample(run, "stratified", 3, 12)}
+    assert client(server).projects.get(id=project_id(server, title)).maximum_annotations == 3
+
+    more = cli(server, "push", "-i", str(run_dir), "-r", str(recipe), "--sample", "20")
+    assert "8 new tasks, 12 of 20 sampled already there" in more.output, more.output
+    assert set(task_ids(server, title)) == {i.key for i in sample(run, "stratified", 3, 20)}
+
+    first = sample(run, "stratified", 3, 1)[0]
+    annotate(server, A1, task_ids(server, title)[first.key], "neutral", to_name="hypothesis")
+    out = tmp_path / "pulled"
+    pulled = cli(server, "pull", "-i", str(run_dir), "-o", str(out), "-r", str(recipe))
+    assert pulled.exit_code == 0, pulled.output
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert (manifest["stage"], manifest["kind"]) == ("annotate-pull", "wanli")
+    assert manifest["inputs"][0]["path"] == str(run_dir)
+    assert manifest["annotation_tool"] == "label-studio"
+    assert manifest["label_studio"]["project"] == title
+    assert manifest["min_annotations"] == 1  # from the recipe, not the project's 3
+    assert manifest["recipe"]["annotate"]["sample"] == 12
+    assert manifest["review"] == {"items": 20, "reviewed": 1, "unresolved": 0, "pending": 19}
+    status = cli(server, "status", "-r", str(recipe), "--json")
+    assert json.loads(status.output)["annotations"] == 1
+    no_secret_in(out, server.token)
+
+
 def test_personal_access_token_works(
     server: label_studio.LabelStudioServer, runs: dict[str, Path]
 ) -> None:
@@ -480,7 +520,10 @@ def test_card_names_the_generation_through_filter_review_and_publish(
     assert pulled.exit_code == 0, pulled.output
 
     hub = tmp_path / "hub"
-    published = CliRunner().invoke(app, ["publish", "--in", str(reviewed), "--out", str(hub)])
+    whole = ["--split", "validation=0", "--split", "test=0"]  # a couple of records: no held-out
+    published = CliRunner().invoke(
+        app, ["publish", "--in", str(reviewed), "--out", str(hub), *whole]
+    )
     assert published.exit_code == 0, published.output
     card = (hub / "README.md").read_text(encoding="utf-8")
     version = json.loads((generated / "manifest.json").read_text(encoding="utf-8"))["prompt"]

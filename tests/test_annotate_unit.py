@@ -23,8 +23,11 @@ from rudatagen.annotate.apply import apply_ruhnp
 from rudatagen.annotate.configs import RUHNP, WANLI, task_spec
 from rudatagen.annotate.items import load_items
 from rudatagen.annotate.sampling import sample
-from rudatagen.annotate.tool import Vote
+from rudatagen.annotate.settings import AnnotateSettings
+from rudatagen.annotate.tool import AnnotationTool, Vote
+from rudatagen.annotate.tools import make_tool, tool_class
 from rudatagen.cli import app
+from rudatagen.config import load_recipe
 from rudatagen.errors import RudatagenError
 
 
@@ -200,3 +203,71 @@ def test_cli_errors_without_server(generated: Path, monkeypatch: pytest.MonkeyPa
     assert result.exit_code == 2, result.output
     assert result.output.strip() == f"error: cannot reach Label Studio at {url} (ConnectError)"
     assert secret not in result.output
+
+
+def test_tool_registry_resolves_label_studio_and_rejects_unknown(tmp_path: Path) -> None:
+    cls = tool_class("label-studio")
+    assert issubclass(cls, AnnotationTool) and cls.name == "label-studio"
+    tool = make_tool(AnnotateSettings(url="http://127.0.0.1:1", timeout_s=5))
+    assert isinstance(tool, cls)
+    with pytest.raises(RudatagenError) as raised:
+        tool_class("prodigy")
+    assert str(raised.value) == "unknown annotation tool 'prodigy'; choose one of label-studio"
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("annotate:\n  tool: prodigy\n", encoding="utf-8")
+    with pytest.raises(RudatagenError) as raised:
+        load_recipe(recipe)
+    message = str(raised.value)
+    assert "annotate.tool" in message and "unknown annotation tool 'prodigy'" in message
+    assert "\n" not in message
+
+
+def test_recipe_annotate_section_drives_push_and_flags_override(
+    generated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recipe's strategy reaches the sampler (uncertain: refused on an unscored run, before
+    any server is contacted); a flag overrides it, and the push goes on to the tool."""
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", "secret-key-that-must-not-leak")
+    url = f"http://127.0.0.1:{free_port()}"
+    recipe = tmp_path / "review.yaml"
+    recipe.write_text(
+        f"annotate:\n  project: From recipe\n  url: {url}\n  sample: 7\n  strategy: uncertain\n",
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    base = ["annotate", "push", "--in", str(generated), "--recipe", str(recipe)]
+    result = runner.invoke(app, base)
+    assert result.exit_code == 2
+    assert result.output.startswith("error: --strategy uncertain needs filter scores")
+    result = runner.invoke(app, [*base, "--strategy", "stratified"])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: cannot reach Label Studio at {url} (ConnectError)"
+    result = runner.invoke(app, [*base, "--set", "annotate.strategy=random", "--sample", "0"])
+    assert result.exit_code == 2
+    assert result.output.strip() == "error: --sample: Input should be greater than or equal to 1"
+    settings = load_recipe(recipe, ["annotate.strategy=stratified"]).annotate
+    assert (settings.project, settings.sample, settings.strategy) == (
+        "From recipe",
+        7,
+        "stratified",
+    )
+    assert settings.override(sample=9, seed=None).sample == 9
+    assert settings.override(seed=None) is settings
+
+
+def test_annotate_commands_need_a_project(generated: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    for args in (
+        ["status"],
+        ["push", "--in", str(generated)],
+        ["pull", "--in", str(generated), "--out", str(tmp_path / "out")],
+    ):
+        result = runner.invoke(app, ["annotate", *args])
+        assert result.exit_code == 2, args
+        assert result.output.strip() == "error: no project: pass --project or set annotate.project"
+    assert not (tmp_path / "out").exists()
+
+
+def test_settings_in_manifests_drop_url_credentials() -> None:
+    settings = AnnotateSettings(url="https://user:pass@ls.example:8443/base", project="p")
+    assert settings.public_dict()["url"] == "https://ls.example:8443/base"

@@ -133,15 +133,26 @@ def test_load_labelled_pairs_every_format(tmp_path: Path, suffix: str) -> None:
 def test_load_errors_name_the_file(tmp_path: Path) -> None:
     path = tmp_path / "pairs.tsv"
     write_pairs(path)
-    with pytest.raises(RudatagenError, match="no column text_1, text_2, class; columns: a, b, y"):
+    with pytest.raises(
+        RudatagenError,
+        match="has no column 'text_1', 'text_2', 'class'; its columns: 'a', 'b', 'y'",
+    ):
         load_labelled_pairs(path)
     with pytest.raises(RudatagenError, match="not found"):
         load_labelled_pairs(tmp_path / "missing.tsv")
     (tmp_path / "pairs.xlsx").write_bytes(b"PK")
-    with pytest.raises(RudatagenError, match="unknown format"):
+    with pytest.raises(RudatagenError, match="cannot tell the format"):
         load_labelled_pairs(tmp_path / "pairs.xlsx")
     with pytest.raises(RudatagenError, match="needs its filter's settings"):
         calibrate(load_labelled_pairs(path, text_1="a", text_2="b", label="y"), 0.9, "biencoder")
+
+
+def test_label_values_match_as_numbers_whatever_the_format(tmp_path: Path) -> None:
+    """CSV cells are strings: "1.0" and "-1" in a CSV match the same labels as 1 and -1.0."""
+    path = tmp_path / "pairs.csv"
+    path.write_text("a,b,y\nКот спит.,Кот дремлет.,1.0\nКот спит.,Пёс лает.,-1\n", "utf-8")
+    pairs = load_labelled_pairs(path, text_1="a", text_2="b", label="y", negative=(-1.0,))
+    assert pairs.labels.tolist() == [1, 0] and pairs.skipped == {}
 
 
 def test_lexical_calibration_on_paraphraser() -> None:

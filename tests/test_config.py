@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,8 @@ import pytest
 from rudatagen.config import EMBEDDED_MODEL_NAME, Recipe, load_recipe
 from rudatagen.core.recipe_io import apply_overrides, load_model, parse_override
 from rudatagen.errors import RudatagenError
+from rudatagen.llm.registry import BACKENDS, make_backend
+from rudatagen.llm.settings import LlamaCppSettings, OpenAISettings, VLLMSettings
 from rudatagen.training.recipe import TrainSettings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,7 +75,7 @@ def test_defaults_are_the_embedded_demo(recipe: Recipe) -> None:
     assert recipe.llm.model == EMBEDDED_MODEL_NAME
     assert recipe.llm.llamacpp.model_path is None
     assert recipe.llm.is_embedded is True
-    assert recipe.llm.base_url is None
+    assert "base_url" not in type(recipe.llm).model_fields  # an openai key only
     assert recipe.ruhnp.n_paraphrases == 5
     assert recipe.ruhnp.n_non_paraphrases == 5
     assert recipe.source.path is None
@@ -403,6 +406,27 @@ def test_fingerprint_follows_prompt_contents() -> None:
     assert recipe.generation_fingerprint("digest-a") != recipe.generation_fingerprint("digest-b")
 
 
+# Computed before the llm section became one settings model per backend; a run made then resumes
+# only if its recipe still gives the same fingerprint.
+FINGERPRINTS_BEFORE_THE_UNION = {
+    "(defaults)": ("db37dd487bcbcb72", "a4acc0fadb7ef843"),
+    "demo.yaml": ("32dfe925250fb768", "16074fad83e428fb"),
+    "ruhnp.yaml": ("346c3424a1c57d0a", "60cf33dd64966146"),
+    "ruhnp-openai.yaml": ("5176c500eb2b26ac", "3dccf22fbfbe702b"),
+    "ruhnp-vllm-inprocess.yaml": ("72eaa2a6ef390c14", "76ba2fa7ac422692"),
+    "wanli.yaml": ("76d7e70b55773e4f", "4397f67c6d2d71f1"),
+}
+
+
+@pytest.mark.parametrize("name", FINGERPRINTS_BEFORE_THE_UNION)
+def test_fingerprint_is_what_it_was_for_every_backend(name: str) -> None:
+    path = None if name == "(defaults)" else REPO / "recipes" / name
+    recipe = load_recipe(path)
+    found = (recipe.generation_fingerprint(), recipe.generation_fingerprint("abc123"))
+    assert found == FINGERPRINTS_BEFORE_THE_UNION[name]
+    assert recipe.generate_settings().fingerprint("abc123") == found[1]
+
+
 def test_public_dict_is_json_ready() -> None:
     recipe = load_recipe(None, ["source.path=/data/x.txt"])
     public = recipe.public_dict()
@@ -513,3 +537,109 @@ def test_load_model_is_generic(tmp_path: Path) -> None:
     assert settings.datasets[0].limit == 7 and settings.name == "solo"
     with pytest.raises(RudatagenError, match=r"invalid recipe .*: unknown key 'modle'"):
         load_model(TrainSettings, path, ["modle.base=x"])
+
+
+# -- the llm section: one settings model per backend -----------------------------------------
+
+
+@pytest.mark.parametrize("name", list(BACKENDS))
+def test_each_backend_validates_to_its_registered_model(name: str) -> None:
+    extra = ["llm.base_url=http://h/v1"] if name == "openai" else []
+    recipe = load_recipe(None, [f"llm.backend={name}", *extra])
+    assert type(recipe.llm) is BACKENDS[name].settings
+    assert recipe.llm.backend == name
+    assert Recipe.model_validate(recipe.public_dict()) == recipe
+
+
+def test_registry_names_match_the_models_and_their_classes() -> None:
+    for name, entry in BACKENDS.items():
+        assert entry.settings.model_fields["backend"].default == name
+        module, _, cls = entry.target.partition(":")
+        assert module == f"rudatagen.llm.{name}_backend" and cls.endswith("Backend")
+
+
+def test_make_backend_builds_the_registered_class() -> None:
+    settings = load_recipe(None, [*OPENAI, "llm.api_key_env=NONE_SET_HERE"]).llm
+    with pytest.raises(RudatagenError, match=r"\$NONE_SET_HERE, but it is not set"):
+        make_backend(settings)  # the openai backend itself: it reads the key when built
+    backend = make_backend(load_recipe(None, OPENAI).llm)
+    assert type(backend).__name__ == BACKENDS["openai"].target.partition(":")[2]
+    assert backend.info().details["base_url"] == "http://a:8000/v1"
+    asyncio.run(backend.aclose())
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        pytest.param(
+            ["llm.base_url=http://h/v1"],
+            "llm.base_url: a key of backend 'openai' only (llm.backend is 'llamacpp')",
+            id="openai-key-on-the-default",
+        ),
+        pytest.param(
+            ["llm.backend=vllm", "llm.llamacpp.n_ctx=2048"],
+            "llm.llamacpp: a key of backend 'llamacpp' only (llm.backend is 'vllm')",
+            id="llamacpp-section-on-vllm",
+        ),
+        pytest.param(
+            [*OPENAI, "llm.vllm.batch_size=4"],
+            "llm.vllm: a key of backend 'vllm' only (llm.backend is 'openai')",
+            id="vllm-section-on-openai",
+        ),
+        pytest.param(
+            ["llm.backend=vllm", "llm.timeout_s=5"],
+            "llm.timeout_s: a key of backend 'openai' only (llm.backend is 'vllm')",
+            id="openai-key-on-vllm",
+        ),
+    ],
+)
+def test_a_key_of_another_backend_is_named(overrides: list[str], needle: str) -> None:
+    message = recipe_error(None, overrides)
+    assert needle in message
+
+
+def test_every_bad_llm_key_is_reported_once(tmp_path: Path) -> None:
+    text = "llm:\n  backend: vllm\n  base_url: http://h/v1\n  temprature: 1\n  top_p: 0\n"
+    message = recipe_error(write_recipe(tmp_path, text))
+    assert "llm.base_url: a key of backend 'openai'" in message
+    assert "unknown key 'llm.temprature'" in message
+    assert "llm.top_p: " in message
+    assert "llm.vllm." not in message  # the variant's tag is not part of the key
+
+
+@pytest.mark.parametrize(
+    "backend", [pytest.param(OPENAI, id="openai"), pytest.param(["llm.backend=vllm"], id="vllm")]
+)
+def test_errors_name_llm_keys_without_the_backend(backend: list[str]) -> None:
+    message = recipe_error(None, [*backend, "llm.temperature=9", "llm.retry.max_retries=-1"])
+    assert "llm.temperature: " in message and "llm.retry.max_retries: " in message
+    assert "llm.openai." not in message and "llm.vllm." not in message
+
+
+@pytest.mark.parametrize("value", ["ollama", "[a, b]", "{x: 1}", "3"])
+def test_an_unknown_backend_lists_the_registered_ones(value: str) -> None:
+    message = recipe_error(None, [f"llm.backend={value}"])
+    assert "llm.backend: " in message and "(one of openai, llamacpp, vllm)" in message
+
+
+def test_the_backend_default_is_the_embedded_llamacpp() -> None:
+    recipe = load_recipe(None, ["llm.temperature=0.1"])
+    assert type(recipe.llm) is LlamaCppSettings and recipe.llm.is_embedded
+
+
+def test_llamacpp_section_stays_nested_and_settable(tmp_path: Path) -> None:
+    recipe = load_recipe(REPO / "recipes" / "demo.yaml", ["llm.llamacpp.n_ctx=2048"])
+    assert isinstance(recipe.llm, LlamaCppSettings)
+    assert recipe.llm.llamacpp.n_ctx == 2048
+    path = write_recipe(tmp_path, "llm:\n  backend: vllm\n  vllm: {batch_size: 4}\n")
+    vllm = load_recipe(path, ["llm.vllm.dtype=bfloat16"]).llm
+    assert isinstance(vllm, VLLMSettings)
+    assert (vllm.vllm.batch_size, vllm.vllm.dtype) == (4, "bfloat16")
+
+
+def test_switching_backend_on_the_command_line_keeps_the_common_keys(tmp_path: Path) -> None:
+    path = write_recipe(tmp_path, "llm:\n  max_tokens: 700\n  retry: {max_retries: 1}\n")
+    recipe = load_recipe(path, [*OPENAI, "llm.dialect=llamacpp"])
+    assert isinstance(recipe.llm, OpenAISettings)
+    assert recipe.llm.max_tokens == 700 and recipe.llm.retry.max_retries == 1
+    assert recipe.llm.dialect == "llamacpp"

@@ -73,6 +73,18 @@ def test_extra_errors(shared_data: Path, spec: str, message: str) -> None:
         from_file(spec.format(data=shared_data))
 
 
+def test_extra_scores_from_csv_strings(tmp_path: Path) -> None:
+    """CSV cells come as strings: scores are parsed, an empty one skips the pair, a word fails."""
+    path = tmp_path / "sts.csv"
+    path.write_text("sentence1,sentence2,score\nа,б,4.5\nв,г,\nд,е,1\nж,з,3\n", encoding="utf-8")
+    pairs = from_file(str(path))
+    assert pairs.gold == [4.5, 1.0, 3.0] and (pairs.positives, pairs.negatives) == (1, 1)
+    assert pairs.skipped == {"empty text or value": 1}
+    path.write_text("sentence1,sentence2,score\nа,б,высокий\n", encoding="utf-8")
+    with pytest.raises(RudatagenError, match="score 'высокий' in column 'score' is not a number"):
+        from_file(str(path))
+
+
 def test_parse_extra_keeps_colons_in_paths() -> None:
     assert parse_extra("a:b/c.csv") == (Path("a:b/c.csv"), {})
     assert parse_extra("a:b/c.csv:score=s") == (Path("a:b/c.csv"), {"score": "s"})

@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -32,10 +33,11 @@ import pyarrow.parquet as pq
 import pytest
 from tests.support.fault_server import FaultServer, LoggedRequest
 
-from rudatagen.config import Recipe, load_recipe
+from rudatagen.config import load_recipe
 from rudatagen.errors import RudatagenError
-from rudatagen.generators.job import run_job
+from rudatagen.generators.job import GenerateStage, run_job
 from rudatagen.generators.ruhnp import RuHNPTask
+from rudatagen.generators.settings import GenerateSettings
 from rudatagen.llm.types import FatalLLMError
 from rudatagen.sources import SourceText, read_source
 
@@ -120,7 +122,7 @@ def write_sources(path: Path, texts: list[str]) -> Path:
     return path
 
 
-def make_recipe(source: Path, base_url: str, *extra: str) -> Recipe:
+def make_recipe(source: Path, base_url: str, *extra: str) -> GenerateSettings:
     return load_recipe(
         None,
         [
@@ -142,7 +144,7 @@ def make_recipe(source: Path, base_url: str, *extra: str) -> Recipe:
             f"ruhnp.n_non_paraphrases={N_NEG}",
             *extra,
         ],
-    )
+    ).generate_settings()
 
 
 def last_user_message(request: LoggedRequest) -> str:
@@ -477,3 +479,69 @@ def test_a_server_that_cannot_list_its_models_warns_once_and_runs(
     warnings = [line for line in capsys.readouterr().err.splitlines() if "warning:" in line]
     assert len(warnings) == 1, warnings
     assert f"{srv.url}/models" in warnings[0] and "going on" in warnings[0]
+
+
+# ----------------------------------------------------------------------------- the stage
+
+FLAT_LLM_RUN = REPO / "tests" / "fixtures" / "resume" / "ruhnp-flat-llm"
+"""Two rows made by ``generate ruhnp`` before ``llm:`` became one settings model per backend
+(FaultServer's answers, 1 paraphrase and 1 non-paraphrase, no cache). It resumes only while its
+fingerprint is unchanged (and the shipped RuHNP prompt files with it)."""
+
+
+def test_a_run_made_before_the_llm_union_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    shutil.copytree(FLAT_LLM_RUN, out)
+    before = read_manifest(out)
+    done = [row["query"] for row in read_rows(out)]
+    assert len(done) == 2 and "llamacpp" in before["recipe"]["llm"]  # the flat layout
+    texts = [*done, T_OK_1]
+    source = write_sources(tmp_path / "texts.txt", texts)
+    with FaultServer() as srv:
+        settings = make_recipe(
+            tmp_path / "not-read.txt",  # the stage's input wins over source.path
+            srv.url,
+            "ruhnp.n_paraphrases=1",
+            "ruhnp.n_non_paraphrases=1",
+            "cache.enabled=false",
+        )
+        stage = GenerateStage(settings, RuHNPTask(settings))
+        result = stage.run([source], out, progress=False)
+        assert requested_texts(list(srv.requests), texts) == [T_OK_1]
+    assert result.manifest.fingerprint == before["fingerprint"]
+    assert (result.report.already_done, result.rows, result.status) == (2, 3, "complete")
+    after = read_manifest(out)
+    assert after["stage"] == "generate" and after["kind"] == "ruhnp"
+    assert after["created"] == before["created"] and len(after["runs"]) == 2
+    assert after["recipe"]["llm"]["backend"] == "openai"
+    assert "llamacpp" not in after["recipe"]["llm"]  # only the openai backend's keys now
+    assert set(after["recipe"]) == {"task", "name", "source", "llm", "ruhnp", "output", "cache"}
+
+
+def test_the_stage_result_is_its_manifest_and_summary(tmp_path: Path) -> None:
+    source = write_sources(tmp_path / "texts.txt", [T_OK_1, T_OK_2])
+    with FaultServer() as srv:
+        settings = make_recipe(
+            source, srv.url, "ruhnp.n_paraphrases=1", "ruhnp.n_non_paraphrases=1"
+        )
+        result = GenerateStage(settings, RuHNPTask(settings)).run([], tmp_path / "run")
+    assert GenerateStage.name == result.manifest.stage == "generate"
+    assert result.manifest.kind == "ruhnp" and result.manifest.counts["rows"] == 2
+    assert result.manifest.extra("backend")["name"] == "openai"
+    assert result.manifest.to_json() == read_manifest(tmp_path / "run")
+    assert result.summary == result.report.summary() and result.out == tmp_path / "run"
+
+
+@pytest.mark.parametrize(
+    ("inputs", "needle"),
+    [
+        pytest.param(["a.txt", "b.txt"], "generate reads one source, got 2", id="two"),
+        pytest.param([], "no source texts", id="none"),
+    ],
+)
+def test_the_stage_needs_one_source(tmp_path: Path, inputs: list[str], needle: str) -> None:
+    settings = load_recipe(None).generate_settings()  # source.path: null
+    stage = GenerateStage(settings, RuHNPTask(settings))
+    with pytest.raises(RudatagenError, match=needle):
+        stage.run([tmp_path / name for name in inputs], tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 
 from rudatagen.calibration import LabelledPairs, calibrate, load_labelled_pairs
+from rudatagen.encoders import load_cross_encoder, load_sentence_transformer
 from rudatagen.errors import RudatagenError
 from rudatagen.filters.biencoder import SCORE, BiEncoderFilter
-from rudatagen.filters.candidates import CandidateTable
 from rudatagen.filters.crossencoder import ENTAIL_CQ, ENTAIL_QC, PROB, CrossEncoderFilter
-from rudatagen.filters.models import load_cross_encoder, load_sentence_transformer
 from rudatagen.filters.settings import BiEncoderSettings, CrossEncoderSettings
+from rudatagen.kinds import get_kind
+from rudatagen.kinds.candidates import CandidateTable
 
 pytest.importorskip("sentence_transformers", reason="sentence-transformers is not installed")
 minilm = pytest.importorskip(
@@ -36,9 +37,11 @@ UNRELATED = "Центральный банк повысил ключевую с�
 
 
 def make_table(*records: tuple[str, list[str], list[str]]) -> CandidateTable:
-    return CandidateTable.from_records(
-        {"id": f"r{i}", "query": q, "pos": pos, "neg": neg}
-        for i, (q, pos, neg) in enumerate(records)
+    return get_kind("ruhnp").candidates(
+        [
+            {"id": f"r{i}", "query": q, "pos": pos, "neg": neg}
+            for i, (q, pos, neg) in enumerate(records)
+        ]
     )
 
 
@@ -179,7 +182,7 @@ def test_nli_scores_both_directions_and_takes_the_min(nli_model: tuple[str, Any]
     )
     result = cross.apply(table, table.alive_rows())
     qc, cq, prob = (result.scores[k] for k in (ENTAIL_QC, ENTAIL_CQ, PROB))
-    forward = [(table.query[r], table.text[r]) for r in range(len(table))]
+    forward = [(table.anchor[r], table.text[r]) for r in range(len(table))]
     entail = 1  # "Entailment"
     np.testing.assert_allclose(qc, softmax(model.predict(forward))[:, entail], atol=1e-5)
     backward = [(b, a) for a, b in forward]
@@ -252,7 +255,7 @@ def test_trained_cross_encoder_is_the_filters_model(paraphrase_ce: tuple[Path, l
     result = cross.apply(table, table.alive_rows())
     prob = result.scores[PROB]
     assert prob.shape == (10,) and ((prob > 0) & (prob < 1)).all()
-    bare = cross.model.predict([(table.query[r], table.text[r]) for r in range(10)])
+    bare = cross.model.predict([(table.anchor[r], table.text[r]) for r in range(10)])
     np.testing.assert_allclose(prob, bare, atol=1e-5)  # default activation: sigmoid
 
 

@@ -12,7 +12,6 @@ import pytest
 from razdel import tokenize
 
 from rudatagen.filters.base import FilterResult
-from rudatagen.filters.candidates import CandidateTable
 from rudatagen.filters.dedup import DedupFilter, minhash_signatures, shingle_jaccard
 from rudatagen.filters.heuristic import HeuristicFilter
 from rudatagen.filters.lexical import LexicalFilter
@@ -23,6 +22,7 @@ from rudatagen.filters.russian import (
     squash_text,
     word_tokens,
 )
+from rudatagen.kinds import get_kind
 from rudatagen.text import cyrillic_share, normalise_text
 
 QUERY = "В 2019 году компания открыла пятнадцать новых магазинов в Москве."
@@ -41,7 +41,7 @@ def run(
     filter_class: type, records: list[dict[str, Any]], **settings: Any
 ) -> tuple[FilterResult, dict[str, str]]:
     """Apply a filter to all candidates; return the result and {rejected text: reason}."""
-    table = CandidateTable.from_records(records)
+    table = get_kind("ruhnp").candidates(records)
     rows = table.alive_rows()
     result = filter_class(filter_class.Settings(**settings)).apply(table, rows)
     assert result.rows is rows

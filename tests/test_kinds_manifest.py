@@ -134,7 +134,8 @@ def test_reviewed_run_card_names_the_generation(shared_data: Path, tmp_path: Pat
         filt, Manifest(stage="filter", kind="ruhnp", inputs=[input_ref(gen, read_manifest(gen))])
     )
     (filt / "funnel.json").write_text(
-        json.dumps({"stages": [{"filter": "lexical", "in": 10, "out": 8}]}), encoding="utf-8"
+        json.dumps({"steps": [{"name": "lexical", "counts": {"all": {"in": 10, "out": 8}}}]}),
+        encoding="utf-8",
     )
     pulled = tmp_path / "pulled"
     (pulled / "data").mkdir(parents=True)

@@ -31,7 +31,9 @@ def rows(out: Path) -> list[dict]:
 def test_in_process_llamacpp_generates_valid_rows(
     embedded_gguf: Path, small_corpus: Path, tmp_path: Path
 ) -> None:
-    recipe = load_recipe(None, [*SMALL, f"source.path={small_corpus}", "source.limit=2"])
+    recipe = load_recipe(
+        None, [*SMALL, f"source.path={small_corpus}", "source.limit=2"]
+    ).generate_settings()
     assert recipe.llm.is_embedded
     result = run_job(recipe, RuHNPTask(recipe), tmp_path / "run", show_progress=False)
 
@@ -66,7 +68,7 @@ def test_openai_backend_against_a_real_llamacpp_server(llama_server: str, style:
             f"llm.prompt_style={style}",
             "llm.temperature=0",
         ],
-    )
+    ).generate_settings()
     task = RuHNPTask(recipe)
     request = task.request(TEXT)
     assert request.is_chat == (style == "chat")
@@ -98,7 +100,7 @@ def test_server_run_resumes_from_cache_without_calls(
         f"source.path={small_corpus}",
         "source.limit=1",
     ]
-    recipe = load_recipe(None, overrides)
+    recipe = load_recipe(None, overrides).generate_settings()
     out = tmp_path / "run"
     first = run_job(recipe, RuHNPTask(recipe), out, show_progress=False)
     assert first.report.stats.llm_calls >= 1

@@ -4,6 +4,7 @@ embedded LLM; the CLI's one-line errors for bad seed data and a foreign cartogra
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +14,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from rudatagen.config import Recipe, load_recipe
+from rudatagen.core.funnel import Funnel
+from rudatagen.filters.base import FilterContext
+from rudatagen.filters.pipeline import run_stages
+from rudatagen.filters.registry import build_filters
+from rudatagen.filters.variability import max_variability, score_with_checkpoints
+from rudatagen.kinds import get_kind
 from rudatagen.nli import datamap
 from rudatagen.nli.cartography import checkpoint_dirs
-from rudatagen.nli.job import score_with_checkpoints
 from rudatagen.nli.seeds import fingerprint, read_seeds
 from rudatagen.nli.selection import select_groups
 
@@ -23,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).with_name("rudatagen"))
 RECIPE = REPO / "recipes" / "wanli-terra-demo.yaml"
 EPOCHS = 3
+FILTERS = ["nli_heuristic", "max_variability"]
 ROWS = 160
 MAX_LENGTH = 48
 
@@ -133,6 +140,48 @@ def test_each_checkpoint_is_the_model_that_wrote_its_epoch(carto: Path, recipe: 
         assert probs[epoch] == pytest.approx(datamap.softmax(np.array(logits)), abs=1e-4)
 
 
+def test_the_variability_filter_scores_with_every_checkpoint_and_keeps_the_quota(
+    carto: Path, recipe: Recipe
+) -> None:
+    seeds = read_seeds(recipe.wanli.seeds.path, recipe.wanli.seeds)[:12]  # type: ignore[arg-type]
+    rows = [
+        {"id": s.guid, "premise": s.premise, "hypothesis": s.hypothesis, "label": s.label}
+        for s in seeds
+    ]
+    table = get_kind("wanli").candidates(rows, recipe.wanli.seeds.labels)
+    sections = recipe.wanli.filter.model_copy(update={"keep_fraction": 0.5}).sections()
+    context = FilterContext(
+        checkpoints=tuple(checkpoint_dirs(carto)),
+        device="cpu",
+        max_length=recipe.wanli.cartography.max_length,
+    )
+    filters = build_filters({"max_variability": sections["max_variability"]}, "wanli", context)
+    funnel = run_stages(table, filters)
+    expected = max_variability(
+        score_with_checkpoints(
+            checkpoint_dirs(carto),
+            [(s.premise, s.hypothesis) for s in seeds],
+            device="cpu",
+            max_length=recipe.wanli.cartography.max_length,
+            batch_size=8,
+            show_progress=False,
+        )
+    )
+    assert table.scores["max_variability"] == pytest.approx(expected, abs=1e-5)
+    present = {table.label_of(row) for row in range(len(table))}
+    quota = max(1, math.floor(0.5 * len(seeds) / len(present) + 0.5))
+    step = funnel.steps[0]
+    assert step.name == "max_variability" and step.rejected_by_rule
+    for label, counts in step.counts.items():
+        assert counts.n_out == min(quota, counts.n_in)
+        kept = table.is_label(label) & table.alive
+        dropped = table.is_label(label) & ~table.alive
+        if kept.any() and dropped.any():
+            assert table.scores["max_variability"][kept].min() >= (
+                table.scores["max_variability"][dropped].max()
+            )
+
+
 def test_neighbours_are_ambiguous_examples_of_the_seed_label(carto: Path, recipe: Recipe) -> None:
     path = recipe.wanli.seeds.path
     assert path is not None
@@ -172,9 +221,10 @@ def test_generate_wanli_end_to_end_on_the_embedded_model(
     assert len(candidates) == len(generated)
     for cand in candidates:
         assert cand["kept"] == (cand["reason"] is None)
-        assert len(cand["neighbour_ids"]) == 4
+        assert cand["field"] == "hypothesis" and cand["filter"] in (None, *FILTERS)
     kept = pq.read_table(out / "data").to_pylist()
-    assert [r["id"] for r in kept] == [c["id"] for c in candidates if c["kept"]]
+    assert [r["id"] for r in kept] == [c["record_id"] for c in candidates if c["kept"]]
+    assert all(len(r["neighbour_ids"]) == 4 for r in kept)
     assert set(pq.read_schema(out / "data" / "shard-00000.parquet").names) == {
         "id", "premise", "hypothesis", "label", "seed_id", "neighbour_ids", "max_variability",
         "heuristic_flags",
@@ -183,15 +233,13 @@ def test_generate_wanli_end_to_end_on_the_embedded_model(
         assert row["label"] in ("entailment", "not_entailment")
         assert 0 <= row["max_variability"] <= 0.5
 
-    funnel = json.loads((out / "funnel.json").read_text())
-    assert funnel["candidates"] == len(candidates)
-    assert (
-        funnel["candidates"]
-        - funnel["heuristic"]["rejected"]
-        - funnel["max_variability"]["dropped"]
-        == sum(funnel["kept"].values())
-        == len(kept)
-    )
+    funnel = Funnel.model_validate(json.loads((out / "funnel.json").read_text()))
+    assert funnel.check() == []
+    assert [s.name for s in funnel.steps] == ["ambiguous seeds", "prompts", "generation", *FILTERS]
+    assert funnel.steps[1].total_out == 2 and funnel.steps[2].total_out == len(generated)
+    assert sum(funnel.counts_in.values()) == len(candidates)
+    rejected = sum(s.total_in - s.total_out for s in funnel.steps[3:])
+    assert sum(funnel.counts_in.values()) - rejected == sum(funnel.counts_out.values()) == len(kept)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"]["kept"] == len(kept)
     assert manifest["cartography"]["checkpoints"] == [f"epoch-{e}" for e in range(EPOCHS)]

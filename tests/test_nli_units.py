@@ -12,12 +12,14 @@ from jsonschema import Draft202012Validator
 
 from rudatagen.config import load_recipe
 from rudatagen.errors import RudatagenError
+from rudatagen.filters.nli_heuristic import NLIHeuristicFilter, strip_dangling, strip_wrapping
+from rudatagen.filters.settings import NLIHeuristicSettings
+from rudatagen.filters.variability import max_variability, quota_select
+from rudatagen.kinds import get_kind
 from rudatagen.nli import datamap
-from rudatagen.nli.heuristics import HeuristicFilter, strip_dangling, strip_wrapping
 from rudatagen.nli.neighbours import nearest_neighbours
 from rudatagen.nli.seeds import Seed, check_size, fingerprint, read_seeds
-from rudatagen.nli.settings import SeedDataSettings, WanliFilterSettings
-from rudatagen.nli.variability import max_variability, quota_select
+from rudatagen.nli.settings import SeedDataSettings
 from rudatagen.nli.wanli import SeedPrompt, WanliTask
 
 # -- cartography metrics --------------------------------------------------------------------
@@ -115,7 +117,7 @@ def test_neighbours_come_from_the_same_label_nearest_last_and_never_the_seed() -
 
 # -- heuristics -------------------------------------------------------------------------------
 
-FILTER = HeuristicFilter(5, WanliFilterSettings().leak_phrases)
+FILTER = NLIHeuristicFilter(NLIHeuristicSettings(min_chars=5))
 PREMISE = "Женщину доставили в больницу, за её жизнь борются врачи."
 
 
@@ -225,7 +227,9 @@ def test_a_label_no_row_carries_is_an_error(tmp_path: Path) -> None:
 
 def test_a_missing_column_is_named(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "s.jsonl", rows(["entailment"]))
-    with pytest.raises(RudatagenError, match="has no column sentence1"):
+    with pytest.raises(
+        RudatagenError, match="has no column 'sentence1'; its columns: 's1', 's2', 'gold', 'uid'"
+    ):
         read_seeds(path, settings(premise_column="sentence1"))
 
 
@@ -300,9 +304,9 @@ def test_the_resume_fingerprint_follows_the_cartography_run() -> None:
 
 
 def test_a_triple_becomes_two_pairs_and_keeps_both_hypotheses() -> None:
-    from rudatagen.nli.job import candidates_from_rows
-
+    kind = get_kind("wanli")
     row = {
+        "id": "s1",
         "seed_id": "s1",
         "label": "not_entailment",
         "neighbour_ids": ["a", "b"],
@@ -311,13 +315,16 @@ def test_a_triple_becomes_two_pairs_and_keeps_both_hypotheses() -> None:
         "entailment": "Е.",
         "contradiction": "К.",
     }
-    pairs = candidates_from_rows([row], "triples", ["entailment", "not_entailment"])
-    assert [(c.id, c.label, c.hypothesis) for c in pairs] == [
+    pairs = kind.reassemble(
+        kind.candidates([row], ["entailment", "not_entailment"]), [row], {}
+    ).records
+    assert [(c["id"], c["label"], c["hypothesis"]) for c in pairs] == [
         ("s1-entailment", "entailment", "Е."),
         ("s1-contradiction", "not_entailment", "К."),
     ]
-    assert all(c.entailment == "Е." and c.contradiction == "К." for c in pairs)
-    three_way = candidates_from_rows([row], "triples", ["entailment", "neutral", "contradiction"])
-    assert three_way[1].label == "contradiction"
-    single = candidates_from_rows([{**row, "hypothesis": "Г."}], "pairs", ["entailment"])
-    assert [(c.id, c.label, c.hypothesis) for c in single] == [("s1", "not_entailment", "Г.")]
+    assert all(c["entailment"] == "Е." and c["contradiction"] == "К." for c in pairs)
+    three_way = kind.candidates([row], ["entailment", "neutral", "contradiction"])
+    assert three_way.label_of(1) == "contradiction"
+    assert kind.candidates([row]).label_of(1) == "not_entailment"  # the records' label set
+    single = kind.candidates([{**row, "hypothesis": "Г."}], ["entailment", "not_entailment"])
+    assert (single.record_id, single.text, single.label_of(0)) == (["s1"], ["Г."], "not_entailment")

@@ -30,12 +30,12 @@ def real_examples() -> list[dict[str, Any]]:
 
 
 def task_for(*overrides: str) -> RuHNPTask:
-    return RuHNPTask(load_recipe(None, list(overrides)))
+    return RuHNPTask(load_recipe(None, list(overrides)).generate_settings())
 
 
 @pytest.fixture(scope="module")
 def task() -> RuHNPTask:
-    return RuHNPTask(Recipe())
+    return RuHNPTask(Recipe().generate_settings())
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ RUHNP_RECIPES = [
 
 @pytest.mark.parametrize("path", RUHNP_RECIPES, ids=lambda p: p.name)
 def test_every_shipped_recipe_builds_its_prompts(path: Path) -> None:
-    task = RuHNPTask(load_recipe(path))
+    task = RuHNPTask(load_recipe(path).generate_settings())
     assert task.examples
     assert task.schema["type"] == "object"
 

@@ -133,7 +133,10 @@ def test_publish_ruhnp_loads_with_datasets_and_matches_the_card(
         "0123456789abcdef",
         "Steps after generation: filter",
         "cohen_kappa | 0.61",
-        "| candidates in | 900",
+        "| step | paraphrase | non_paraphrase |",
+        "| candidates in | 900 | 800 |",
+        "| heuristic | 900 → 800 | 800 → 700 |",
+        "| candidates out | 700 | 650 |",
         "paraphraser_train.tsv",
         "Splits are made **by group** (query)",
     ):
@@ -195,6 +198,34 @@ def test_publish_wanli_splits_by_premise(tmp_path: Path, shared_data: Path) -> N
     card = (out / "README.md").read_text()
     assert {k: v.num_rows for k, v in loaded.items()} == read_card_counts(card)
     assert "No generation manifest" in card
+
+
+def test_the_card_shows_a_wanli_funnel_with_its_selection_steps(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    from rudatagen.core.funnel import TOTAL, Funnel
+    from rudatagen.core.rundir import write_funnel
+
+    run = write_run(tmp_path / "wanli", wanli_records(shared_data, limit=100))
+    funnel = Funnel(counts_in={"entailment": 6, "not_entailment": 4})
+    funnel.add("ambiguous seeds", {TOTAL: 160}, {TOTAL: 40})
+    funnel.add("generation", {TOTAL: 10}, {TOTAL: 10})
+    labelled = {"entailment": 6, "not_entailment": 4}
+    funnel.add("nli_heuristic", labelled, {"entailment": 5, "not_entailment": 4})
+    funnel.counts_out = {"entailment": 3, "not_entailment": 3}
+    write_funnel(run, funnel, "WANLI funnel")
+    code, output = publish("--in", str(run), "--out", str(tmp_path / "hub"))
+    assert code == 0, output
+    card = (tmp_path / "hub" / "README.md").read_text(encoding="utf-8")
+    table = card[card.index("## Filter funnel") : card.index("<details>")]
+    assert "| step | entailment | not_entailment | all |" in table
+    rows = [line.split(" | ")[0].strip("| ") for line in table.splitlines() if "→" in line]
+    assert rows == ["ambiguous seeds", "generation", "nli_heuristic"]
+    assert "| ambiguous seeds |  |  | 160 → 40 |" in table
+    assert "| nli_heuristic | 6 → 5 | 4 → 4 |  |" in table
+    before = table.index("| generation |")
+    assert before < table.index("| candidates in | 6 | 4 |  |") < table.index("| nli_heuristic |")
+    assert "| candidates out | 3 | 3 |  |" in table
 
 
 @pytest.mark.parametrize(

@@ -57,6 +57,19 @@ def test_sections_bring_their_subsections_only() -> None:
     assert "#### `source`" not in text and "#### top level" not in text
 
 
+def test_llm_shows_shared_keys_then_each_backend_own() -> None:
+    text = render_doc(["llm"])
+    shared, rest = text.split("#### `llm` (`backend: openai`)")
+    assert '| `backend` | openai \\| llamacpp \\| vllm | `"llamacpp"` |' in shared
+    assert "| `temperature` |" in shared and "| `base_url` |" not in shared
+    openai, rest = rest.split("#### `llm` (`backend: llamacpp`)")
+    assert "| `base_url` |" in openai and "| `timeout_s` |" in openai
+    assert "| `temperature` |" not in openai
+    llamacpp, vllm = rest.split("#### `llm` (`backend: vllm`)")
+    assert "#### `llm.llamacpp`" in llamacpp and "| `n_ctx` |" in llamacpp
+    assert "#### `llm.vllm`" in vllm and "| `batch_size` |" in vllm
+
+
 def test_cli_prints_sections_and_rejects_unknown_ones() -> None:
     code, output = run("wanli.selection")
     assert code == 0 and output.startswith("#### `wanli.selection`")

@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from rudatagen.config import RetrySettings
 from rudatagen.llm.retry import RetryingCaller, backoff_delay
+from rudatagen.llm.settings import RetrySettings
 from rudatagen.llm.types import RequestRejectedError, TransientLLMError
 
 DRAWS = 300

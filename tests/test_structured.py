@@ -18,7 +18,7 @@ NEG = [f"Неперефразирование номер {i}." for i in range(1,
 @pytest.fixture(scope="module")
 def schema() -> dict[str, Any]:
     """The schema the real prompt set renders for the default counts (5 and 5)."""
-    task = RuHNPTask(Recipe())
+    task = RuHNPTask(Recipe().generate_settings())
     assert task.settings.n_paraphrases == 5
     assert task.settings.n_non_paraphrases == 5
     return task.schema
@@ -163,7 +163,8 @@ def test_schema_error_detail_points_at_the_field(schema: dict[str, Any]) -> None
 
 
 def test_schema_follows_the_recipe_counts() -> None:
-    task = RuHNPTask(Recipe.model_validate({"ruhnp": {"n_paraphrases": 3, "n_non_paraphrases": 2}}))
+    counts = {"ruhnp": {"n_paraphrases": 3, "n_non_paraphrases": 2}}
+    task = RuHNPTask(Recipe.model_validate(counts).generate_settings())
     small = {"paraphrases": POS[:3], "non_paraphrases": NEG[:2]}
     assert parse_answer(dumps(small), task.schema) == small
     assert reason_of(GOOD, task.schema) == "schema"

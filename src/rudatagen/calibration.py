@@ -1,7 +1,8 @@
 """Calibrate a filter threshold on labelled pairs: the lowest score that reaches a precision.
 
-Pairs come from a TSV/CSV/JSONL/Parquet file with two text columns and a label column; label
-values name the positives (paraphrases) and negatives, other values are skipped and counted.
+Pairs come from a table read by ``core.tables`` (TSV/CSV/JSONL/Parquet or a saved dataset) with
+two text columns and a label column; label values name the positives (paraphrases) and
+negatives, other values are skipped and counted.
 A scorer gives each pair a score where higher means "more likely a paraphrase"; the chosen
 threshold is the lowest one whose precision (score >= threshold) reaches the target, which is the
 highest recall at that precision. The result renders a recipe snippet for the matching filter.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 import yaml
 
+from rudatagen.core.tables import iter_rows
 from rudatagen.errors import MissingDependencyError, RudatagenError
 from rudatagen.filters.settings import BiEncoderSettings, CrossEncoderSettings
 
@@ -48,41 +50,14 @@ class LabelledPairs:
 
 
 def _label_key(value: object) -> str:
-    """Label values compared as text: ``1``, ``1.0`` and ``"1"`` are the same label."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
-
-
-def read_table(path: Path, columns: list[str]) -> list[dict[str, Any]]:
-    """The ``columns`` of a TSV/CSV/JSONL/Parquet file as row dicts (TSV without quoting)."""
-    import pyarrow as pa
-    import pyarrow.csv as pa_csv
-    import pyarrow.json as pa_json
-    import pyarrow.parquet as pq
-
-    suffix = path.suffix.lower()
-    readers: dict[str, Callable[[Path], pa.Table]] = {
-        ".tsv": lambda p: pa_csv.read_csv(
-            p, parse_options=pa_csv.ParseOptions(delimiter="\t", quote_char=False)
-        ),
-        ".csv": pa_csv.read_csv,
-        ".jsonl": pa_json.read_json,
-        ".parquet": pq.read_table,
-    }
-    if suffix not in readers:
-        raise RudatagenError(f"{path}: unknown format '{suffix}' (use {', '.join(readers)})")
-    if not path.is_file():
-        raise RudatagenError(f"labelled pairs file {path} not found")
+    """Label values compared as text: ``1``, ``1.0``, ``"1"`` and ``"1.0"`` are the same label
+    (CSV/TSV cells are strings; JSONL and Parquet keep numbers)."""
+    text = str(value).strip()
     try:
-        table = readers[suffix](path)
-    except (pa.ArrowException, OSError) as exc:
-        raise RudatagenError(f"{path} is not readable: {str(exc).splitlines()[0]}") from None
-    missing = [name for name in columns if name not in table.column_names]
-    if missing:
-        have = ", ".join(table.column_names)
-        raise RudatagenError(f"{path}: no column {', '.join(missing)}; columns: {have}")
-    return table.select(columns).to_pylist()
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() else text
 
 
 def load_labelled_pairs(
@@ -105,7 +80,7 @@ def load_labelled_pairs(
     seconds: list[str] = []
     labels: list[int] = []
     skipped: Counter[str] = Counter()
-    for row in read_table(Path(path), [text_1, text_2, label]):
+    for row in iter_rows(Path(path), [text_1, text_2, label]):
         key = _label_key(row[label])
         if key not in positives and key not in negatives:
             skipped[key] += 1

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import random
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -20,8 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from rudatagen.errors import MissingDependencyError, RudatagenError
-from rudatagen.filters.models import load_cross_encoder
+from rudatagen.crossencoder_training import FitSettings, fit_cross_encoder, save_cross_encoder
+from rudatagen.errors import RudatagenError
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 Pair = tuple[str, str, int | str]
@@ -91,23 +90,9 @@ def train_cross_encoder(
 ) -> TrainingReport:
     """Fine-tune ``base_model`` (any encoder; a new head is added) on ``(text_1, text_2, label)``.
 
-    The model is saved to ``out_dir`` so that ``CrossEncoder(out_dir)`` loads it; checkpoints go
-    to a temporary folder and are not kept.
+    The model is saved to ``out_dir`` so that ``CrossEncoder(out_dir)`` loads it; the training
+    itself is ``crossencoder_training.fit_cross_encoder``.
     """
-    try:
-        from datasets import Dataset
-        from sentence_transformers.cross_encoder import (
-            CrossEncoderTrainer,
-            CrossEncoderTrainingArguments,
-        )
-        from sentence_transformers.cross_encoder.losses import (
-            BinaryCrossEntropyLoss,
-            CrossEntropyLoss,
-        )
-        from transformers import set_seed
-    except ImportError as exc:
-        raise MissingDependencyError("sentence-transformers", "train", "Training") from exc
-
     if not 0 <= eval_fraction < 1:
         raise RudatagenError(f"eval_fraction must be in [0, 1), got {eval_fraction}")
     labels = _label_ids(pairs, kind)
@@ -118,48 +103,25 @@ def train_cross_encoder(
     if not train_rows:
         raise RudatagenError(f"no pairs left to train on ({len(pairs)} pairs given)")
 
-    set_seed(seed)  # the new head's initial weights
     started = time.perf_counter()
-    if kind == "paraphrase":
-        model = load_cross_encoder(base_model, device, max_length, num_labels=1)
-        loss = BinaryCrossEntropyLoss(model)
-    else:
-        model = load_cross_encoder(base_model, device, max_length, num_labels=len(NLI_LABELS))
-        model.config.id2label = dict(enumerate(NLI_LABELS))
-        model.config.label2id = {name: i for i, name in enumerate(NLI_LABELS)}
-        loss = CrossEntropyLoss(model)
-
-    def columns(rows: list[int]) -> dict[str, list[Any]]:
-        return {
-            "sentence1": [str(pairs[i][0]) for i in rows],
-            "sentence2": [str(pairs[i][1]) for i in rows],
-            "label": [float(labels[i]) if kind == "paraphrase" else labels[i] for i in rows],
-        }
-
-    with tempfile.TemporaryDirectory(prefix="rudatagen-ce-") as scratch:
-        args = CrossEncoderTrainingArguments(
-            output_dir=scratch,
-            num_train_epochs=epochs,
-            per_device_train_batch_size=batch_size,
-            learning_rate=learning_rate,
-            warmup_steps=0.1,
-            seed=seed,
-            save_strategy="no",
-            logging_strategy="no",
-            report_to="none",
-            disable_tqdm=True,
-            dataloader_pin_memory=model.device.type == "cuda",
-            use_cpu=model.device.type == "cpu",
-        )
-        trainer = CrossEncoderTrainer(
-            model=model, args=args, train_dataset=Dataset.from_dict(columns(train_rows)), loss=loss
-        )
-        trainer.train()
-
+    fit = FitSettings(
+        base_model=base_model,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        warmup_ratio=0.1,
+        max_length=max_length,
+        seed=seed,
+        device=device,
+    )
+    model, _ = fit_cross_encoder(
+        [(str(pairs[i][0]), str(pairs[i][1])) for i in train_rows],
+        [labels[i] for i in train_rows],
+        fit,
+        labels=NLI_LABELS if kind == "nli" else None,
+    )
     metrics = _held_out_metrics(model, pairs, labels, eval_rows, batch_size) if eval_rows else {}
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out))
+    out = save_cross_encoder(model, Path(out_dir))
     names = ("non_paraphrase", "paraphrase") if kind == "paraphrase" else NLI_LABELS
     report = TrainingReport(
         out_dir=str(out),

@@ -63,10 +63,10 @@ def write_ruhnp_run(root: Path, records: list[dict[str, Any]]) -> Path:
 
 def filtered_ruhnp_run(generated: Path, out: Path) -> Path:
     """The real filter stage (default recipe) over ``generated``."""
-    from rudatagen.config import load_recipe
-    from rudatagen.filters.job import run_filter_job
+    from rudatagen.filters.job import FilterStage
+    from rudatagen.filters.settings import FilterSettings
 
-    run_filter_job(load_recipe(None, ["filters.min_pos=0", "filters.min_neg=0"]), generated, out)
+    FilterStage(FilterSettings(min_pos=0, min_neg=0)).run([generated], out, progress=False)
     return out
 
 

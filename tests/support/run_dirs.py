@@ -15,18 +15,18 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rudatagen.calibration import read_table
+from rudatagen.core.tables import iter_rows
 
 
 def ruhnp_records(shared_data: Path, both_only: bool = True) -> list[dict[str, Any]]:
     """Queries with their ParaPhraser paraphrases and non-paraphrases (at most 5 of each)."""
-    rows = read_table(shared_data / "paraphraser_train.tsv", ["text_1", "text_2", "class"])
+    rows = iter_rows(shared_data / "paraphraser_train.tsv", ["text_1", "text_2", "class"])
     groups: dict[str, dict[str, list[str]]] = defaultdict(lambda: {"pos": [], "neg": []})
     for row in rows:
         for a, b in ((row["text_1"], row["text_2"]), (row["text_2"], row["text_1"])):
-            if row["class"] == 1:
+            if row["class"] == "1":  # TSV cells are strings
                 groups[a]["pos"].append(b)
-            elif row["class"] == -1:
+            elif row["class"] == "-1":
                 groups[a]["neg"].append(b)
     records = []
     for query in sorted(groups):
@@ -76,9 +76,26 @@ def ruhnp_run(root: Path, shared_data: Path, limit: int | None = None) -> Path:
     (filtered / "funnel.json").write_text(
         json.dumps(
             {
-                "candidates_in": {"paraphrase": 900, "non_paraphrase": 800},
-                "stages": [{"filter": "heuristic", "in": 1700, "out": 1500}],
-                "candidates_out": {"paraphrase": 700, "non_paraphrase": 650},
+                "unit": "candidates",
+                "counts_in": {"paraphrase": 900, "non_paraphrase": 800},
+                "steps": [
+                    {
+                        "name": "heuristic",
+                        "counts": {
+                            "paraphrase": {"in": 900, "out": 800},
+                            "non_paraphrase": {"in": 800, "out": 700},
+                        },
+                        "rejected_by_rule": {"too short": 200},
+                    },
+                    {
+                        "name": "min_survivors",
+                        "counts": {
+                            "paraphrase": {"in": 800, "out": 700},
+                            "non_paraphrase": {"in": 700, "out": 650},
+                        },
+                    },
+                ],
+                "counts_out": {"paraphrase": 700, "non_paraphrase": 650},
             }
         ),
         encoding="utf-8",

@@ -33,7 +33,7 @@ def tool_class(name: str) -> type[AnnotationTool]:
     except KeyError:
         raise RudatagenError(unknown_tool(name)) from None
     module_name, _, class_name = target.partition(":")
-    return getattr(importlib.import_module(module_name), class_name)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(module_name), class_name)
 
 
 def make_tool(settings: AnnotateSettings) -> AnnotationTool:

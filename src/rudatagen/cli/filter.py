@@ -19,11 +19,11 @@ def filter_command(
 ) -> None:
     """Score every candidate with each filter stage; keep, reject with a reason, report."""
     with user_errors():
-        resolved = load_recipe(recipe, set_ or [])
-        from rudatagen.filters.job import run_filter_job
+        settings = load_recipe(recipe, set_ or []).filters
+        from rudatagen.filters.job import FilterStage
 
-        result = run_filter_job(resolved, in_dir, out)
-        say(f"done: {result.summary()}")
+        result = FilterStage(settings).run([in_dir], out)
+        say(f"done: {result.summary}")
         say(
             f"funnel: {out / 'funnel.md'}; rejects: {out / 'rejects.parquet'}; data: {out / 'data'}"
         )

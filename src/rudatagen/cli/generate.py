@@ -10,7 +10,7 @@ import typer
 from rudatagen.cli.common import RecipeOption, SetOption, say, user_errors
 from rudatagen.config import Recipe, load_recipe
 from rudatagen.errors import RudatagenError
-from rudatagen.generators.job import run_job
+from rudatagen.generators.job import GenerateStage
 from rudatagen.generators.runner import GenerationReport
 from rudatagen.llm.embedded import DEMO_NOTICE
 from rudatagen.sources import SourceReport
@@ -75,26 +75,26 @@ def ruhnp(
         )
         from rudatagen.generators.ruhnp import RuHNPTask
 
-        task = RuHNPTask(resolved)
+        settings = resolved.generate_settings()
+        task = RuHNPTask(settings)
 
         def announce(sources: SourceReport, report: GenerationReport) -> None:
-            if resolved.llm.is_embedded and report.pending:
+            if settings.llm.is_embedded and report.pending:
                 say(DEMO_NOTICE, color="yellow")
             _announce(sources, report)
 
-        result = run_job(
-            resolved, task, out, fresh=fresh, show_progress=progress, on_start=announce
-        )
-        say(f"done: {result.report.summary()}")
+        stage = GenerateStage(settings, task, fresh=fresh, on_start=announce)
+        result = stage.run([], out, progress=progress)
+        say(f"done: {result.summary}")
         say(
             f"{result.rows} rows in {result.shards} shards under {out / 'data'}; "
             f"manifest: {out / 'manifest.json'}"
         )
         if filter_out is not None:
-            from rudatagen.filters.job import run_filter_job
+            from rudatagen.filters.job import FilterStage
 
-            filtered = run_filter_job(resolved, out, filter_out)
-            say(f"filtered: {filtered.summary()}; funnel: {filter_out / 'funnel.md'}")
+            filtered = FilterStage(resolved.filters).run([out], filter_out, progress=progress)
+            say(f"filtered: {filtered.summary}; funnel: {filter_out / 'funnel.md'}")
         if result.report.failed:
             say(
                 f"{result.report.failed} items failed ({_reasons(result.report)}); they are listed "

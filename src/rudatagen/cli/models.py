@@ -176,14 +176,15 @@ def _training_pairs(
     negative: list[str],
     kind: str,
 ) -> list[tuple[str, str, int | str]]:
-    from rudatagen.calibration import load_labelled_pairs, read_table
+    from rudatagen.calibration import load_labelled_pairs
+    from rudatagen.core.tables import iter_rows
 
     if kind == "paraphrase":
         labelled = load_labelled_pairs(
             path, text_1=text1, text_2=text2, label=label, positive=positive, negative=negative
         )
         return [(a, b, int(y)) for a, b, y in labelled.triples()]
-    rows = read_table(path, [text1, text2, label])
+    rows = iter_rows(path, [text1, text2, label])
     triples = [(str(r[text1]), str(r[text2]), str(r[label])) for r in rows if r[text1] and r[text2]]
     if not triples:
         raise RudatagenError(f"{path}: no labelled pairs")

@@ -69,9 +69,12 @@ class Table:
     model: type[BaseModel]
     blurb: str
     rows: list[tuple[str, str, str, str]]
+    variant: str = ""  # "backend: openai": the keys one variant of a section adds
 
     def markdown(self) -> str:
         heading = f"#### `{self.path}`" if self.path else "#### top level"
+        if self.variant:
+            heading += f" (`{self.variant}`)"
         lines = [heading, "", self.blurb, "", "| key | type | default | description |"]
         lines.append("|---|---|---|---|")
         lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in self.rows]
@@ -107,6 +110,8 @@ def _type_name(annotation: Any) -> str:
     if origin is Literal:
         return " | ".join(str(a) for a in args)
     if origin in (Union, types.UnionType):
+        if len(_variants(annotation)) == len(args):
+            return "section"
         return " | ".join(_type_name(a) for a in args)
     if origin in (list, dict):
         return f"{origin.__name__}[{', '.join(_type_name(a) for a in args)}]"
@@ -139,18 +144,64 @@ def _default_text(field: FieldInfo) -> str:
     return f"`{json.dumps(value, ensure_ascii=False)}`"
 
 
-def tables(model: type[BaseModel], path: str = "", blurb: str = "") -> list[Table]:
-    """The section ``model`` at ``path`` and, depth first, every section under it."""
-    table = Table(path, model, blurb or (model.__doc__ or "").split("\n\n")[0].strip(), [])
+def _variants(annotation: Any) -> list[type[BaseModel]]:
+    """The settings models of a union of several (a section whose keys depend on a tag)."""
+    if get_origin(annotation) not in (Union, types.UnionType):
+        return []
+    models = [a for a in get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+    return models if len(models) > 1 else []
+
+
+def _blurb(model: type[BaseModel]) -> str:
+    return (model.__doc__ or "").split("\n\n")[0].strip()
+
+
+def tables(
+    model: type[BaseModel], path: str = "", blurb: str = "", keys: list[str] | None = None
+) -> list[Table]:
+    """The section ``model`` at ``path`` (only ``keys``, if given) and, depth first, every
+    section under it. A union of sections (``llm``, tagged by ``backend``) gives the keys all
+    variants share, then one table per variant with the keys it adds."""
+    table = Table(path, model, blurb or _blurb(model), [])
     below: list[Table] = []
     for name, field in model.model_fields.items():
+        if keys is not None and name not in keys:
+            continue
         row = (f"`{name}`", _type_text(field), _default_text(field), field.description or "")
         table.rows.append(row)
+        dotted = f"{path}.{name}" if path else name
+        variants = _variants(field.annotation)
+        if variants and isinstance(field.discriminator, str):
+            below += _variant_tables(field, field.discriminator, variants, dotted)
+            continue
         section, is_list = _section_of(field.annotation)
         if section is not None:
-            dotted = f"{path}.{name}" if path else name
             below += tables(section, dotted + ("[]" if is_list else ""), field.description or "")
     return [table, *below]
+
+
+def _variant_tables(
+    field: FieldInfo, tag: str, variants: list[type[BaseModel]], path: str
+) -> list[Table]:
+    """The shared keys of a tagged union (the tag's type: every variant's value), then each
+    variant's own keys under a heading that names its tag."""
+    default = field.get_default(call_default_factory=True)
+    base = type(default) if isinstance(default, BaseModel) else variants[0]
+    shared = [n for n in base.model_fields if all(n in v.model_fields for v in variants)]
+    common = tables(base, path, field.description or "", shared)
+    values = [v.model_fields[tag].default for v in variants]
+    common[0].rows = [
+        (r[0], " | ".join(map(str, values)), f'`"{getattr(default, tag)}"`', r[3])
+        if r[0] == f"`{tag}`"
+        else r
+        for r in common[0].rows
+    ]
+    for variant, value in zip(variants, values, strict=True):
+        own = [n for n in variant.model_fields if n not in shared]
+        found = tables(variant, path, _blurb(variant), own)
+        found[0].variant = f"{tag}: {value}"
+        common += found
+    return common
 
 
 def _selected(path: str, sections: list[str]) -> bool:

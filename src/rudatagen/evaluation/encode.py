@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from rudatagen.filters.models import load_sentence_transformer
+from rudatagen.encoders import load_sentence_transformer
 
 ROLES = ("query", "document", "symmetric")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from rudatagen.core.manifest import now_iso, package_versions, write_json_atomic
+from rudatagen.core.manifest import InputRef, Manifest, write_json_atomic
 from rudatagen.evaluation.encode import Encoder
 from rudatagen.evaluation.pairsets import PairSet, as_dict_counts
 from rudatagen.evaluation.stats import pair_classification, spearman, triplet_accuracy
@@ -82,15 +82,16 @@ def evaluate_model(
     """Metrics of one model on every set; written to ``out/{model}.json|.md`` when given."""
     started = time.perf_counter()
     results = {pairs.name: evaluate_set(encoder, pairs, progress) for pairs in sets}
-    report = {
-        "task": "evaluate",
-        "created": now_iso(),
-        "model": encoder.name,
-        "prefixes": encoder.prefixes,
-        "datasets": results,
-        "seconds": round(time.perf_counter() - started, 3),
-        "packages": package_versions(),
-    }
+    report = Manifest(
+        stage="evaluate",
+        inputs=[InputRef(path=pairs.source, kind=pairs.kind) for pairs in sets],
+        counts={pairs.name: len(pairs.text1) for pairs in sets},
+        wall_s=round(time.perf_counter() - started, 3),
+        model=encoder.name,
+        prefixes=encoder.prefixes,
+        datasets=results,
+        seconds=round(time.perf_counter() - started, 3),
+    ).to_json()
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         slug = model_slug(encoder.name)

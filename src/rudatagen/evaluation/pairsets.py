@@ -9,7 +9,8 @@ thresholds), ``name``, ``limit``. Without keys the columns are guessed: ``senten
 ``premise``, ``sentence2``/``text_2``/``hypothesis``, ``similarity_score``/``score``, ``label``/
 ``class``. Scored pairs are positive at ``score >= pos_min`` (default 4.0) and negative at
 ``score <= neg_max`` (default 2.0, the RuSTS-B 0–5 scale); the middle is left out of pair
-classification but kept for the Spearman correlation.
+classification but kept for the Spearman correlation. The file is read by ``core.tables`` (any
+of its formats; CSV/TSV cells are strings, so scores are parsed here).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rudatagen.core.tables import read_table
 from rudatagen.errors import RudatagenError
 from rudatagen.kinds.shapes import PairSet
 from rudatagen.training.data import kind_of_dataset, read_split
@@ -67,49 +69,36 @@ def parse_extra(spec: str) -> tuple[Path, dict[str, str]]:
     return Path(path), options
 
 
-def _pick(columns: list[str], options: dict[str, str], key: str) -> str | None:
+def _pick(path: Path, columns: list[str], options: dict[str, str], key: str) -> str | None:
+    """The column given for ``key`` in ``options`` (it must exist), else the first guess."""
     if key in options:
         if options[key] not in columns:
-            raise RudatagenError(f"no column {options[key]!r} (columns: {', '.join(columns)})")
+            shown = ", ".join(repr(name) for name in columns)
+            raise RudatagenError(f"{path} has no column {options[key]!r}; its columns: {shown}")
         return options[key]
     return next((c for c in GUESSES[key] if c in columns), None)
 
 
-def _load_table(path: Path) -> Any:
-    """The whole file as an Arrow table (TSV without quoting, as ``calibrate`` reads it)."""
-    import pyarrow as pa
-    import pyarrow.csv as pa_csv
-    import pyarrow.json as pa_json
-    import pyarrow.parquet as pq
-
-    suffix = path.suffix.lower()
-    if suffix not in (".tsv", ".csv", ".jsonl", ".parquet"):
-        raise RudatagenError(
-            f"{path}: unknown format '{suffix}' (use .tsv, .csv, .jsonl, .parquet)"
-        )
-    if not path.is_file():
-        raise RudatagenError(f"--extra file {path} not found")
+def _number(path: Path, column: str, value: object) -> float:
+    """A score cell as a float (CSV/TSV cells are strings)."""
+    if isinstance(value, (int, float)):
+        return float(value)
     try:
-        if suffix == ".parquet":
-            return pq.read_table(path)
-        if suffix == ".jsonl":
-            return pa_json.read_json(path)
-        if suffix == ".tsv":
-            options = pa_csv.ParseOptions(delimiter="\t", quote_char=False)
-            return pa_csv.read_csv(path, parse_options=options)
-        return pa_csv.read_csv(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise RudatagenError(f"{path} is not readable: {str(exc).splitlines()[0]}") from None
+        return float(str(value))
+    except ValueError:
+        raise RudatagenError(
+            f"{path}: score {value!r} in column '{column}' is not a number"
+        ) from None
 
 
 def from_file(spec: str) -> PairSet:
     """An external labelled pair file (see the module docstring for the mapping)."""
     path, options = parse_extra(spec)
-    table = _load_table(path)
+    table = read_table(path)
     columns = table.column_names
-    text1, text2 = _pick(columns, options, "text1"), _pick(columns, options, "text2")
-    score = _pick(columns, options, "score") if "label" not in options else None
-    label = None if score else _pick(columns, options, "label")
+    text1, text2 = _pick(path, columns, options, "text1"), _pick(path, columns, options, "text2")
+    score = _pick(path, columns, options, "score") if "label" not in options else None
+    label = None if score else _pick(path, columns, options, "label")
     if not text1 or not text2 or not (score or label):
         raise RudatagenError(
             f"{path}: cannot find the text/label columns in {', '.join(columns)}; "
@@ -119,16 +108,16 @@ def from_file(spec: str) -> PairSet:
     rows = table.select([c for c in wanted if c]).to_pylist()
     if "limit" in options:
         rows = rows[: int(options["limit"])]
-    out = PairSet(options.get("name", path.stem), "pairs")
+    out = PairSet(options.get("name", path.stem), "pairs", str(path))
     skipped = 0
     if score:
         pos_min, neg_max = float(options.get("pos_min", 4.0)), float(options.get("neg_max", 2.0))
         for row in rows:
             value = row[score]
-            if value is None or not row[text1] or not row[text2]:
+            if value in (None, "") or not row[text1] or not row[text2]:
                 skipped += 1
                 continue
-            value = float(value)
+            value = _number(path, score, value)
             flag = 1 if value >= pos_min else 0 if value <= neg_max else None
             out.add(str(row[text1]), str(row[text2]), flag, value)
     else:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from rudatagen.core.manifest import now_iso, package_versions, write_json_atomic
+from rudatagen.core.manifest import InputRef, Manifest, write_json_atomic
 from rudatagen.evaluation.encode import Encoder
 from rudatagen.evaluation.evaluate import pair_similarities
 from rudatagen.evaluation.pairsets import PairSet
@@ -165,18 +165,19 @@ def run_shift(
         datasets[pairs.name] = {**stats, "figure": figure.as_posix()}
     if not datasets:
         raise RudatagenError(f"no dataset has both positive and negative pairs: {skipped}")
-    result = {
-        "task": "shift",
-        "created": now_iso(),
-        "before": before.name,
-        "after": after.name,
-        "prefixes": {"before": before.prefixes, "after": after.prefixes},
-        "rule": next(iter(datasets.values()))["rule"],
-        "datasets": datasets,
-        "skipped": skipped,
-        "seconds": round(time.perf_counter() - started, 3),
-        "packages": package_versions(),
-    }
+    result = Manifest(
+        stage="shift",
+        inputs=[InputRef(path=pairs.source, kind=pairs.kind) for pairs in sets],
+        counts={pairs.name: len(pairs.text1) for pairs in sets},
+        wall_s=round(time.perf_counter() - started, 3),
+        before=before.name,
+        after=after.name,
+        prefixes={"before": before.prefixes, "after": after.prefixes},
+        rule=next(iter(datasets.values()))["rule"],
+        datasets=datasets,
+        skipped=skipped,
+        seconds=round(time.perf_counter() - started, 3),
+    ).to_json()
     write_json_atomic(out / "shift.json", result)
     (out / "report.md").write_text(_report_markdown(result), encoding="utf-8")
     return result

@@ -1,18 +1,21 @@
 """The filter interface: score the live candidates, reject some with reasons.
 
 A filter is one module with one class and one settings model; adding one is that module plus a
-line in ``registry.py``. The pipeline counts what came in, went out and why.
+line in ``registry.py``. The pipeline counts what came in, went out and why. A filter that only
+makes sense for some dataset kinds names them in ``kinds``; the registry skips it for others.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
-from rudatagen.filters.candidates import CandidateTable
+from rudatagen.kinds.candidates import CandidateTable
 from rudatagen.strict import StrictModel
 
 
@@ -21,21 +24,46 @@ class FilterResult:
     """Scores for the rows a filter saw, and which of them it rejects, with reasons.
 
     ``rows`` are positions in the candidate table; every array in ``scores`` and ``reject`` is
-    aligned with ``rows``; ``reasons`` holds one string per rejected row, in ``rows`` order.
+    aligned with ``rows``; ``reasons`` holds one string per rejected row, in ``rows`` order. A
+    filter that tidies texts returns ``anchors``/``texts`` (and what it did, ``flags``) aligned
+    with ``rows``; the pipeline writes them back for the candidates it kept.
     """
 
     rows: np.ndarray
     scores: dict[str, np.ndarray] = field(default_factory=dict)
     reject: np.ndarray | None = None
     reasons: list[str] = field(default_factory=list)
+    anchors: list[str] | None = None
+    texts: list[str] | None = None
+    flags: list[tuple[str, ...]] | None = None
+
+
+@dataclass(frozen=True)
+class FilterContext:
+    """What a run hands its filters besides their settings: facts of the run, not recipe keys.
+
+    ``examples``: per record id, the in-context (premise, hypothesis) examples its prompt showed
+    (the NLI heuristics reject copies of them). ``checkpoints``: the cartography run's
+    checkpoints, with the ``device`` to score on and the ``max_length`` they were trained with
+    (the max-variability filter). ``progress``: whether a slow filter may draw a progress bar.
+    """
+
+    examples: Mapping[str, Sequence[tuple[str, str]]] = field(default_factory=dict)
+    checkpoints: tuple[Path, ...] = ()
+    device: str | None = None
+    max_length: int | None = None
+    progress: bool = False
 
 
 class Filter(ABC):
-    """Base class. Subclasses set ``name``, ``version`` and ``Settings``."""
+    """Base class. Subclasses set ``name``, ``version``, ``Settings`` and, if not universal,
+    ``kinds`` (the dataset kinds whose candidates they understand; empty: every kind)."""
 
     name: ClassVar[str]
     version: ClassVar[str] = "1"
     Settings: ClassVar[type[StrictModel]]
+    kinds: ClassVar[tuple[str, ...]] = ()
+    context: FilterContext = FilterContext()  # the registry sets the run's
 
     def __init__(self, settings: StrictModel) -> None:
         self.settings = settings

@@ -13,10 +13,10 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from rudatagen.encoders import load_sentence_transformer
 from rudatagen.filters.base import Filter, FilterResult
-from rudatagen.filters.candidates import PARAPHRASE, CandidateTable
-from rudatagen.filters.models import load_sentence_transformer
 from rudatagen.filters.settings import BiEncoderSettings
+from rudatagen.kinds.candidates import CandidateTable
 
 SCORE = "biencoder_cosine"
 _DOT_CHUNK = 65536  # rows per row-wise dot product, to bound the gathered embeddings' memory
@@ -44,6 +44,7 @@ class BiEncoderFilter(Filter):
     name: ClassVar[str] = "biencoder"
     version: ClassVar[str] = "1"
     Settings: ClassVar[type[BiEncoderSettings]] = BiEncoderSettings
+    kinds: ClassVar[tuple[str, ...]] = ("ruhnp",)
 
     def __init__(self, settings: BiEncoderSettings, model: Any | None = None) -> None:
         super().__init__(settings)
@@ -103,8 +104,8 @@ class BiEncoderFilter(Filter):
         """Score the live candidates at ``rows``; reject those outside their label's bounds."""
         if len(rows) == 0:
             return FilterResult(rows, {SCORE: np.zeros(0, np.float32)}, np.zeros(0, bool), [])
-        cosine = self.cosines([table.query[r] for r in rows], [table.text[r] for r in rows])
-        is_paraphrase = table.label[rows] == PARAPHRASE
+        cosine = self.cosines([table.anchor[r] for r in rows], [table.text[r] for r in rows])
+        is_paraphrase = table.is_label("paraphrase", rows)
         s = self.settings
         low = np.where(is_paraphrase, s.paraphrase_min, s.non_paraphrase_min)
         high = np.where(is_paraphrase, s.paraphrase_max, s.non_paraphrase_max)

@@ -12,12 +12,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from rudatagen.encoders import load_cross_encoder
 from rudatagen.errors import RudatagenError
 from rudatagen.filters.base import Filter, FilterResult
 from rudatagen.filters.biencoder import distinct_index
-from rudatagen.filters.candidates import PARAPHRASE, CandidateTable
-from rudatagen.filters.models import load_cross_encoder
 from rudatagen.filters.settings import CrossEncoderSettings
+from rudatagen.kinds.candidates import CandidateTable
 
 PROB = "cross_encoder_paraphrase_prob"
 ENTAIL_QC = "cross_encoder_entail_qc"
@@ -71,6 +71,7 @@ class CrossEncoderFilter(Filter):
     name: ClassVar[str] = "cross_encoder"
     version: ClassVar[str] = "1"
     Settings: ClassVar[type[CrossEncoderSettings]] = CrossEncoderSettings
+    kinds: ClassVar[tuple[str, ...]] = ("ruhnp",)
 
     def __init__(self, settings: CrossEncoderSettings, model: Any | None = None) -> None:
         super().__init__(settings)
@@ -131,9 +132,9 @@ class CrossEncoderFilter(Filter):
             columns = [PROB] if self.settings.kind == "paraphrase" else [ENTAIL_QC, ENTAIL_CQ, PROB]
             empty = {column: np.zeros(0, np.float32) for column in columns}
             return FilterResult(rows, empty, np.zeros(0, bool), [])
-        scores = self.score([table.query[r] for r in rows], [table.text[r] for r in rows])
+        scores = self.score([table.anchor[r] for r in rows], [table.text[r] for r in rows])
         prob = scores[PROB]
-        is_paraphrase = table.label[rows] == PARAPHRASE
+        is_paraphrase = table.is_label("paraphrase", rows)
         s = self.settings
         reject = np.where(is_paraphrase, prob < s.paraphrase_min, prob > s.non_paraphrase_max)
         reasons = [

@@ -27,9 +27,9 @@ from typing import ClassVar
 import numpy as np
 
 from rudatagen.filters.base import Filter, FilterResult
-from rudatagen.filters.candidates import CandidateTable
 from rudatagen.filters.russian import loose_text
 from rudatagen.filters.settings import DedupSettings
+from rudatagen.kinds.candidates import CandidateTable
 
 _PRIME = np.uint64(0x100000001B3)  # the 64-bit FNV prime, for polynomial hashes
 _MIX = (np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))
@@ -142,6 +142,7 @@ class DedupFilter(Filter):
     name: ClassVar[str] = "dedup"
     version: ClassVar[str] = "1"
     Settings: ClassVar[type[DedupSettings]] = DedupSettings
+    kinds: ClassVar[tuple[str, ...]] = ("ruhnp",)
     settings: DedupSettings
 
     def apply(self, table: CandidateTable, rows: np.ndarray) -> FilterResult:
@@ -154,7 +155,7 @@ class DedupFilter(Filter):
         # The queries of every record in the table, live candidates or not.
         query_of: dict[str, str] = {}
         if settings.against_queries:
-            for record_id, query in zip(table.record_id, table.query, strict=True):
+            for record_id, query in zip(table.record_id, table.anchor, strict=True):
                 query_of.setdefault(record_id, query)
         query_loose = {record_id: loose_text(query) for record_id, query in query_of.items()}
         query_owner: dict[str, str] = {}  # squashed query -> first record that has it

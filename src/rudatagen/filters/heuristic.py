@@ -18,9 +18,9 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from rudatagen.filters.base import Filter, FilterResult
-from rudatagen.filters.candidates import LABEL_NAMES, CandidateTable
 from rudatagen.filters.russian import fold, normalise
 from rudatagen.filters.settings import HeuristicSettings
+from rudatagen.kinds.candidates import CandidateTable
 from rudatagen.text import cyrillic_share
 
 # Leading numbering («1.», «2)», «(3)») or a list marker («- », «• »). An em dash is not a
@@ -85,6 +85,7 @@ class HeuristicFilter(Filter):
     name: ClassVar[str] = "heuristic"
     version: ClassVar[str] = "1"
     Settings: ClassVar[type[HeuristicSettings]] = HeuristicSettings
+    kinds: ClassVar[tuple[str, ...]] = ("ruhnp",)
     settings: HeuristicSettings
 
     def apply(self, table: CandidateTable, rows: np.ndarray) -> FilterResult:
@@ -94,7 +95,7 @@ class HeuristicFilter(Filter):
         cyrillic = np.empty(len(rows), dtype=np.float32)
         why: list[str | None] = []
         for index, row in enumerate(rows.tolist()):
-            raw_query = table.query[row]
+            raw_query = table.anchor[row]
             query = queries.get(raw_query)
             if query is None:
                 normalised = normalise(raw_query)
@@ -170,7 +171,7 @@ class HeuristicFilter(Filter):
                     kept.append(j)
                     continue
                 first = rows[members[earlier[0]]]
-                label = LABEL_NAMES[int(table.label[first])]
+                label = table.label_of(first)
                 why[index] = (
                     f"near-duplicate in the same record: similarity "
                     f"{float(scores[earlier[0], j]):.1f} ≥ {threshold:g} to {label} "

@@ -15,9 +15,9 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from rudatagen.filters.base import Filter, FilterResult
-from rudatagen.filters.candidates import PARAPHRASE, CandidateTable
 from rudatagen.filters.russian import jaccard, lemma_set, loose_text
 from rudatagen.filters.settings import LexicalSettings
+from rudatagen.kinds.candidates import CandidateTable
 
 
 class LexicalFilter(Filter):
@@ -26,6 +26,7 @@ class LexicalFilter(Filter):
     name: ClassVar[str] = "lexical"
     version: ClassVar[str] = "1"
     Settings: ClassVar[type[LexicalSettings]] = LexicalSettings
+    kinds: ClassVar[tuple[str, ...]] = ("ruhnp",)
     settings: LexicalSettings
 
     def apply(self, table: CandidateTable, rows: np.ndarray) -> FilterResult:
@@ -35,7 +36,7 @@ class LexicalFilter(Filter):
         text_loose: list[str] = []
         overlap = np.empty(len(rows), dtype=np.float32)
         for index, row in enumerate(rows.tolist()):
-            query = table.query[row]
+            query = table.anchor[row]
             seen = queries.get(query)
             if seen is None:
                 seen = queries[query] = (loose_text(query), lemma_set(query))
@@ -51,7 +52,7 @@ class LexicalFilter(Filter):
         else:
             similarity = np.empty(0, dtype=np.float32)
 
-        paraphrase = table.label[rows] == PARAPHRASE
+        paraphrase = table.is_label("paraphrase", rows)
         copy_similarity = paraphrase & (similarity > settings.paraphrase_max_similarity)
         copy_overlap = paraphrase & (overlap > settings.paraphrase_max_lemma_overlap)
         far_similarity = ~paraphrase & (similarity < settings.non_paraphrase_min_similarity)

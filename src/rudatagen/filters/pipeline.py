@@ -1,16 +1,16 @@
-"""Run filter stages over a candidate table, count the funnel, put records back together."""
+"""Run filters over a candidate table, one funnel step each (per-label in/out, rules)."""
 
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from rudatagen.filters.base import Filter
-from rudatagen.filters.candidates import LABEL_NAMES, NON_PARAPHRASE, PARAPHRASE, CandidateTable
+from rudatagen.core.funnel import Funnel
+from rudatagen.filters.base import Filter, FilterResult
+from rudatagen.kinds.candidates import CandidateTable
 
 _RULE = re.compile(r"^([^:(\d]+)")
 
@@ -21,97 +21,56 @@ def rule_of(reason: str) -> str:
     return (match.group(1) if match else reason).strip() or reason
 
 
-@dataclass
-class StageCounts:
-    """In/out of one filter, per intended label, and its rejections by rule."""
+def run_stages(
+    table: CandidateTable, filters: list[Filter], funnel: Funnel | None = None
+) -> Funnel:
+    """Apply each filter to the candidates still alive; add one step per filter to ``funnel``.
 
-    name: str
-    version: str
-    counts: dict[str, dict[str, int]] = field(default_factory=dict)
-    rules: Counter[str] = field(default_factory=Counter)
-    seconds: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "filter": self.name,
-            "version": self.version,
-            "seconds": round(self.seconds, 3),
-            **self.counts,
-            "rejected_by_rule": dict(self.rules.most_common()),
-        }
-
-
-def _label_counts(table: CandidateTable, mask: np.ndarray) -> dict[str, int]:
-    return {
-        LABEL_NAMES[value]: int(np.count_nonzero(mask & (table.label == value)))
-        for value in (PARAPHRASE, NON_PARAPHRASE)
-    }
-
-
-def run_stages(table: CandidateTable, filters: list[Filter]) -> list[StageCounts]:
-    """Apply each filter to the candidates still alive; return the funnel, stage by stage."""
-    import time
-
-    funnel = []
+    Returns ``funnel`` (a new one, ``counts_in`` from the table, when none is given). A step
+    counts the live candidates per label before and after its filter and its rejections by rule.
+    """
+    if funnel is None:
+        funnel = Funnel(unit="candidates", counts_in=table.label_counts(table.alive))
     for stage in filters:
         started = time.perf_counter()
         rows = table.alive_rows()
-        before = _label_counts(table, table.alive)
+        before = table.label_counts(table.alive)
         result = stage.apply(table, rows)
         for column, values in result.scores.items():
             table.set_scores(column, result.rows, np.asarray(values, dtype=np.float32))
-        counts = StageCounts(stage.name, stage.version)
+        rules: Counter[str] = Counter()
+        rejected = np.zeros(len(result.rows), dtype=bool)
         if result.reject is not None and result.reject.any():
-            rejected_rows = result.rows[result.reject]
+            rejected = result.reject
+            rejected_rows = result.rows[rejected]
             if len(result.reasons) != len(rejected_rows):
                 raise RuntimeError(
                     f"filter {stage.name} gave {len(result.reasons)} reasons for "
                     f"{len(rejected_rows)} rejections"
                 )
             table.reject(rejected_rows, stage.name, result.reasons)
-            counts.rules.update(rule_of(reason) for reason in result.reasons)
-        after = _label_counts(table, table.alive)
-        counts.counts = {
-            label: {
-                "in": before[label],
-                "out": after[label],
-                "rejected": before[label] - after[label],
-            }
-            for label in before
-        }
-        counts.seconds = time.perf_counter() - started
-        funnel.append(counts)
+            rules.update(rule_of(reason) for reason in result.reasons)
+        _write_edits(table, result, rejected)
+        funnel.add(
+            stage.name,
+            before,
+            table.label_counts(table.alive),
+            rules=dict(rules.most_common()),
+            version=stage.version,
+            seconds=time.perf_counter() - started,
+        )
     return funnel
 
 
-@dataclass
-class Reassembled:
-    records: list[dict[str, Any]]
-    dropped: list[dict[str, Any]]
-
-
-def reassemble(
-    table: CandidateTable, records: list[dict[str, Any]], min_pos: int, min_neg: int
-) -> Reassembled:
-    """Records keep their surviving ``pos``/``neg``; with too few survivors a record is dropped."""
-    survivors: dict[str, dict[int, list[tuple[int, str]]]] = {}
-    for row in table.alive_rows().tolist():
-        by_label = survivors.setdefault(table.record_id[row], {PARAPHRASE: [], NON_PARAPHRASE: []})
-        by_label[int(table.label[row])].append((int(table.position[row]), table.text[row]))
-    kept, dropped = [], []
-    for record in records:
-        found = survivors.get(record["id"], {PARAPHRASE: [], NON_PARAPHRASE: []})
-        pos = [text for _, text in sorted(found[PARAPHRASE])]
-        neg = [text for _, text in sorted(found[NON_PARAPHRASE])]
-        if len(pos) < min_pos or len(neg) < min_neg:
-            dropped.append(
-                {
-                    "id": record["id"],
-                    "query": record["query"],
-                    "reason": f"too few survivors: {len(pos)} pos (min {min_pos}), "
-                    f"{len(neg)} neg (min {min_neg})",
-                }
-            )
-            continue
-        kept.append({**record, "pos": pos, "neg": neg})
-    return Reassembled(kept, dropped)
+def _write_edits(table: CandidateTable, result: FilterResult, rejected: np.ndarray) -> None:
+    """Tidied anchors/texts and their flags, for the rows the filter kept."""
+    if result.anchors is None and result.texts is None and result.flags is None:
+        return
+    for index in np.flatnonzero(~rejected).tolist():
+        row = int(result.rows[index])
+        if result.anchors is not None:
+            table.anchor[row] = result.anchors[index]
+        if result.texts is not None:
+            table.text[row] = result.texts[index]
+        if result.flags is not None and result.flags[index]:
+            table.flags[row] = (*table.flags[row], *result.flags[index])

@@ -1,8 +1,10 @@
-"""Settings of the filter stages (the ``filters:`` section of a recipe).
+"""Settings of the filters: the ``filters:`` section (RuHNP) and ``wanli.filter`` (WANLI).
 
-Stages run cheapest first: heuristic → lexical → dedup → bi-encoder → cross-encoder. Each has
-``enabled``; the model-based ones are off unless a recipe names a model. Similarities from
-rapidfuzz are on its 0–100 scale; cosines and probabilities on 0–1.
+RuHNP filters run cheapest first: heuristic → lexical → dedup → bi-encoder → cross-encoder.
+Each has ``enabled``; the model-based ones are off unless a recipe names a model. Similarities
+from rapidfuzz are on its 0–100 scale; cosines and probabilities on 0–1. WANLI's two filters
+(the NLI heuristics, then estimated max variability) always run inside ``generate wanli``;
+their settings stay flat under ``wanli.filter``, as recipes have always written them.
 """
 
 from __future__ import annotations
@@ -168,7 +170,7 @@ class CrossEncoderSettings(StrictModel):
 
 
 class FilterSettings(StrictModel):
-    """All filter stages, and how many candidates a record needs to stay."""
+    """All RuHNP filter stages, and how many candidates a record needs to stay."""
 
     min_pos: int = Field(
         1, ge=0, description="A record with fewer surviving paraphrases is dropped."
@@ -198,3 +200,67 @@ class FilterSettings(StrictModel):
         default_factory=CrossEncoderSettings,
         description="A binary paraphrase classifier, or a 3-way NLI model (entailment both ways).",
     )
+
+    def sections(self) -> dict[str, StrictModel]:
+        """Each filter's settings by its registry name."""
+        return {
+            "heuristic": self.heuristic,
+            "lexical": self.lexical,
+            "dedup": self.dedup,
+            "biencoder": self.biencoder,
+            "cross_encoder": self.cross_encoder,
+        }
+
+    def minimums(self) -> dict[str, int]:
+        """Surviving candidates a record needs, per intended label."""
+        return {"paraphrase": self.min_pos, "non_paraphrase": self.min_neg}
+
+
+class NLIHeuristicSettings(StrictModel):
+    """WANLI's heuristics on generated NLI pairs (too short, copies, leaked prompt words)."""
+
+    min_chars: int = Field(5, ge=1, description="Shortest premise or hypothesis kept.")
+    leak_phrases: list[str] = Field(
+        default_factory=lambda: [
+            "Пример",
+            "Посылка:",
+            "Гипотеза:",
+            "Предложение:",
+            "Отношение:",
+            "Следствие:",
+            "Возможно:",
+            "Противоречие:",
+            "Не следует:",
+            "premise",
+            "hypothesis",
+            "JSON",
+        ],
+        description="Phrases that mark a leaked prompt (case-sensitive, whole words).",
+    )
+
+
+class VariabilitySettings(StrictModel):
+    """Estimated max variability under the cartography checkpoints, an equal quota per label."""
+
+    keep_fraction: float = Field(
+        0.5, gt=0, le=1, description="Fraction kept by max variability, equal per label."
+    )
+    batch_size: int = Field(64, ge=1, description="Scoring batch size.")
+    max_length: int | None = Field(
+        None, ge=8, description="Truncate pairs to N tokens (null: `cartography.max_length`)."
+    )
+
+
+class WanliFilterSettings(VariabilitySettings, NLIHeuristicSettings):
+    """WANLI's heuristics and the estimated-max-variability filter."""
+
+    def sections(self) -> dict[str, StrictModel]:
+        """Each filter's settings by its registry name."""
+        return {
+            "nli_heuristic": _part(NLIHeuristicSettings, self),
+            "max_variability": _part(VariabilitySettings, self),
+        }
+
+
+def _part(model: type[StrictModel], whole: StrictModel) -> StrictModel:
+    return model.model_validate(whole.model_dump(include=set(model.model_fields)))

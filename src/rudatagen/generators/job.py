@@ -1,18 +1,25 @@
-"""One ``generate`` invocation: sources → run store → LLM → rows, then the manifest."""
+"""The generate stage: sources → run store → LLM → rows, then the manifest (resumable).
+
+:class:`GenerateStage` receives :class:`GenerateSettings` (the recipe's ``source``, ``llm``,
+``ruhnp``, ``output`` and ``cache`` sections) and a generator task (``RuHNPTask``, ``WanliTask``:
+how a source text becomes a request and an answer a row). :func:`run_job` builds and runs one.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from rudatagen.config import Recipe
 from rudatagen.core.manifest import Manifest, merge_runs, now_iso, totals
+from rudatagen.core.stage import Stage, StageResult
+from rudatagen.errors import RudatagenError
 from rudatagen.generators.runner import GenerationReport, Task, run_generation
+from rudatagen.generators.settings import GenerateSettings
 from rudatagen.llm.cache import ResponseCache
 from rudatagen.llm.client import StructuredClient
 from rudatagen.llm.registry import make_backend
@@ -20,150 +27,245 @@ from rudatagen.llm.types import LLMBackend
 from rudatagen.sources import SourceReport, SourceText, read_source
 from rudatagen.store import RunStore
 
+OnStart = Callable[[SourceReport, GenerationReport], None]
 
-@dataclass
-class JobResult:
+
+@dataclass(kw_only=True)
+class JobResult(StageResult):
+    """A generation's outcome: ``summary`` is the report's line; ``status`` as in the manifest."""
+
     report: GenerationReport
     source_report: SourceReport
     rows: int
     shards: int
     status: str
-    out: Path
+
+
+class GenerateStage(Stage[GenerateSettings]):
+    """Run (or resume) a generator over source texts into a run directory.
+
+    ``items`` replaces reading a source with texts the caller built (WANLI seeds); a task's
+    ``fingerprint_digest`` attribute, when set, replaces the prompt digest in the fingerprint.
+    ``backend_factory`` replaces the registry's backend (benchmarks reuse a started engine).
+    ``on_start`` is called once the work is known (after the server check, before any call).
+    """
+
+    name = "generate"
+
+    def __init__(
+        self,
+        settings: GenerateSettings,
+        task: Task,
+        *,
+        fresh: bool = False,
+        backend_factory: Callable[[], LLMBackend] | None = None,
+        on_start: OnStart | None = None,
+        items: tuple[list[SourceText], SourceReport] | None = None,
+    ) -> None:
+        super().__init__(settings)
+        self.task = task
+        self.fresh = fresh
+        self.backend_factory = backend_factory or (lambda: make_backend(settings.llm))
+        self.on_start = on_start
+        self.items = items
+
+    def _sources(self, inputs: Sequence[Path]) -> tuple[list[SourceText], SourceReport]:
+        """The texts: the caller's ``items``, else the one input file, else ``source.path``."""
+        if len(inputs) > 1:
+            raise RudatagenError(f"generate reads one source, got {len(inputs)}")
+        if self.items is not None:
+            return self.items
+        path = inputs[0] if inputs else self.settings.source.path
+        if path is None:
+            raise RudatagenError("no source texts: pass --source FILE (or set source.path)")
+        return read_source(path, self.settings.source)
+
+    def run(self, inputs: Sequence[Path], out: Path, *, progress: bool = True) -> JobResult:
+        """Generate into ``out`` and write its manifest (``stage: generate``, the task's kind).
+
+        Everything that can be checked before an LLM call is checked first: the settings, the
+        prompt files (when the task was built), the source, the output directory's fingerprint,
+        and (with work left to do) the server.
+        """
+        settings, task = self.settings, self.task
+        sources, source_report = self._sources(inputs)
+        # Cheap and early: checks optional packages and the API key; models load on first use.
+        backend = self.backend_factory()
+        store = RunStore(
+            out,
+            task.row_schema,
+            shard_size=settings.output.shard_size,
+            flush_seconds=settings.output.flush_seconds,
+        )
+        fingerprint = settings.fingerprint(_prompt_digest(task))
+        store.open(fresh=self.fresh, fingerprint=fingerprint)
+        try:
+            previous = _previous_manifest(store)
+            done = store.completed_ids()
+            pending = [s for s in sources if s.id not in done]
+            previous_failures = store.previous_failures()
+            report = GenerationReport(
+                sources=len(sources),
+                already_done=len(sources) - len(pending),
+                pending=len(pending),
+                retried_failures=sum(1 for s in pending if s.id in previous_failures),
+            )
+            if pending:
+                # A server is asked once, before the manifest or a progress bar: it answers,
+                # serves llm.model and takes the key, or the command stops within seconds. A run
+                # with nothing left to do needs no server (in-process backends: no-op).
+                backend.preflight()
+            if self.on_start is not None:
+                self.on_start(source_report, report)
+            started_at = now_iso()
+            base = self._manifest_base(fingerprint, source_report, previous, started_at)
+            store.write_manifest(base.model_copy(update={"status": "running"}).to_json())
+            status = "interrupted"
+            cache = _open_cache(settings, out)
+            client = StructuredClient(
+                backend,
+                retry=settings.llm.retry,
+                max_reasks=settings.llm.max_reasks,
+                concurrency=settings.llm.max_concurrency,
+                cache=cache,
+            )
+            try:
+                asyncio.run(self._generate(pending, store, client, report, progress))
+                status = "complete" if report.failed == 0 else "incomplete"
+            finally:
+                if cache is not None:
+                    cache.close()
+                manifest = self._finish(store, base, backend, report, previous, started_at, status)
+            return JobResult(
+                out=out,
+                manifest=manifest,
+                summary=report.summary(),
+                report=report,
+                source_report=source_report,
+                rows=store.total_rows(),
+                shards=len(store.shard_paths()),
+                status=status,
+            )
+        finally:
+            store.close()
+
+    async def _generate(
+        self,
+        pending: list[SourceText],
+        store: RunStore,
+        client: StructuredClient,
+        report: GenerationReport,
+        progress: bool,
+    ) -> None:
+        try:
+            await run_generation(
+                self.task,
+                pending,
+                store,
+                client,
+                report,
+                price=self.settings.llm.price,
+                show_progress=progress,
+            )
+        finally:
+            await client.backend.aclose()
+
+    def _manifest_base(
+        self,
+        fingerprint: str,
+        source_report: SourceReport,
+        previous: Manifest | None,
+        started_at: str,
+    ) -> Manifest:
+        prompts = getattr(self.task, "prompts", None)
+        return Manifest(
+            stage=self.name,
+            kind=self.task.name,
+            created=previous.created if previous else started_at,
+            updated=started_at,
+            fingerprint=fingerprint,
+            recipe=self.settings.public_dict(),
+            source={
+                "path": source_report.path,
+                "rows_read": source_report.rows_read,
+                "kept": source_report.kept,
+                "skipped": dict(source_report.skipped),
+            },
+            prompt={"name": prompts.spec.name, "version": prompts.version} if prompts else None,
+        )
+
+    def _finish(
+        self,
+        store: RunStore,
+        base: Manifest,
+        backend: LLMBackend,
+        report: GenerationReport,
+        previous: Manifest | None,
+        started_at: str,
+        status: str,
+    ) -> Manifest:
+        """Write the final manifest: counts, this invocation, every earlier one, the backend."""
+        run_entry = {"started": started_at, "finished": now_iso(), "status": status}
+        run_entry.update(report.as_dict())
+        runs = merge_runs(previous, run_entry)
+        info = backend.info()
+        final = base.model_copy(
+            update={
+                "status": status,
+                "counts": {
+                    "sources": report.sources,
+                    "rows": store.total_rows(),
+                    "failed": report.failed,
+                },
+                "wall_s": round(report.wall_s, 3),
+            }
+        )
+        extra: dict[str, Any] = {
+            "backend": {"name": info.backend, **info.details},
+            "llm_calls": report.stats.llm_calls,
+            "cache_hits": report.stats.cache_hits,
+            "prompt_tokens": report.stats.usage.prompt_tokens,
+            "completion_tokens": report.stats.usage.completion_tokens,
+            "cost": round(report.cost, 6),
+            "last_run": run_entry,
+            "runs": runs,
+            "totals": totals(runs),
+        }
+        payload = {**final.to_json(), **extra}
+        store.write_manifest(payload)
+        return Manifest.model_validate(payload)
 
 
 def run_job(
-    recipe: Recipe,
+    settings: GenerateSettings,
     task: Task,
     out: Path,
     *,
     fresh: bool = False,
     show_progress: bool = True,
     backend_factory: Callable[[], LLMBackend] | None = None,
-    on_start: Callable[[SourceReport, GenerationReport], None] | None = None,
+    on_start: OnStart | None = None,
     items: tuple[list[SourceText], SourceReport] | None = None,
 ) -> JobResult:
-    """Run (or resume) generation into ``out`` and write its manifest.
-
-    Everything that can be checked before an LLM call is checked first: the recipe, the prompt
-    files (when ``task`` was built), the source file, the output directory's settings.
-    ``items`` replaces the recipe's source with items the caller built (WANLI seeds); a task's
-    ``fingerprint_digest`` attribute, when set, replaces the prompt digest in the fingerprint.
-    """
-    if items is None:
-        assert recipe.source.path is not None
-        sources, source_report = read_source(recipe.source.path, recipe.source)
-    else:
-        sources, source_report = items
-    # Cheap and early: checks optional packages and the API key; models load on first use.
-    backend = (backend_factory or (lambda: make_backend(recipe.llm)))()
-    store = RunStore(
-        out,
-        task.row_schema,
-        shard_size=recipe.output.shard_size,
-        flush_seconds=recipe.output.flush_seconds,
+    """One :class:`GenerateStage` run from ``settings.source.path`` (or ``items``) into ``out``."""
+    stage = GenerateStage(
+        settings, task, fresh=fresh, backend_factory=backend_factory, on_start=on_start, items=items
     )
-    prompts = getattr(task, "prompts", None)
+    return stage.run([], out, progress=show_progress)
+
+
+def _prompt_digest(task: Task) -> str:
     digest = getattr(task, "fingerprint_digest", None)
-    if digest is None:
-        digest = prompts.digest if prompts is not None else ""
-    fingerprint = recipe.generation_fingerprint(digest)
-    store.open(fresh=fresh, fingerprint=fingerprint)
-    try:
-        previous = _previous_manifest(store)
-        done = store.completed_ids()
-        pending = [s for s in sources if s.id not in done]
-        previous_failures = store.previous_failures()
-        report = GenerationReport(
-            sources=len(sources),
-            already_done=len(sources) - len(pending),
-            pending=len(pending),
-            retried_failures=sum(1 for s in pending if s.id in previous_failures),
-        )
-        if pending:
-            # A server is asked once, before the manifest or a progress bar: it answers, serves
-            # llm.model and takes the key, or the command stops within seconds. A run with
-            # nothing left to do needs no server (in-process backends: no-op).
-            backend.preflight()
-        if on_start is not None:
-            on_start(source_report, report)
-        started_at = now_iso()
-        base = _manifest_base(recipe, task, fingerprint, source_report, previous, started_at)
-        store.write_manifest(base.model_copy(update={"status": "running"}).to_json())
-        status = "interrupted"
-        cache = _open_cache(recipe, out)
-        client = StructuredClient(
-            backend,
-            retry=recipe.llm.retry,
-            max_reasks=recipe.llm.max_reasks,
-            concurrency=recipe.llm.max_concurrency,
-            cache=cache,
-        )
-        try:
-            asyncio.run(_run_and_close(task, pending, store, client, report, recipe, show_progress))
-            status = "complete" if report.failed == 0 else "incomplete"
-        finally:
-            if cache is not None:
-                cache.close()
-            run_entry = {
-                "started": started_at,
-                "finished": now_iso(),
-                "status": status,
-                **report.as_dict(),
-            }
-            runs = merge_runs(previous, run_entry)
-            rows = store.total_rows()
-            info = backend.info()
-            final = base.model_copy(
-                update={
-                    "status": status,
-                    "counts": {"sources": len(sources), "rows": rows, "failed": report.failed},
-                    "wall_s": round(report.wall_s, 3),
-                }
-            )
-            extra = {
-                "backend": {"name": info.backend, **info.details},
-                "llm_calls": report.stats.llm_calls,
-                "cache_hits": report.stats.cache_hits,
-                "prompt_tokens": report.stats.usage.prompt_tokens,
-                "completion_tokens": report.stats.usage.completion_tokens,
-                "cost": round(report.cost, 6),
-                "last_run": run_entry,
-                "runs": runs,
-                "totals": totals(runs),
-            }
-            store.write_manifest({**final.to_json(), **extra})
-        return JobResult(report, source_report, rows, len(store.shard_paths()), status, out)
-    finally:
-        store.close()
+    if digest is not None:
+        return str(digest)
+    prompts = getattr(task, "prompts", None)
+    return prompts.digest if prompts is not None else ""
 
 
-async def _run_and_close(
-    task: Task,
-    pending: list[Any],
-    store: RunStore,
-    client: StructuredClient,
-    report: GenerationReport,
-    recipe: Recipe,
-    show_progress: bool,
-) -> None:
-    try:
-        await run_generation(
-            task,
-            pending,
-            store,
-            client,
-            report,
-            price=recipe.llm.price,
-            show_progress=show_progress,
-        )
-    finally:
-        await client.backend.aclose()
-
-
-def _open_cache(recipe: Recipe, out: Path) -> ResponseCache | None:
-    if not recipe.cache.enabled:
+def _open_cache(settings: GenerateSettings, out: Path) -> ResponseCache | None:
+    if not settings.cache.enabled:
         return None
-    return ResponseCache(recipe.cache.path or out / "cache.sqlite")
+    return ResponseCache(settings.cache.path or out / "cache.sqlite")
 
 
 def _previous_manifest(store: RunStore) -> Manifest | None:
@@ -172,29 +274,3 @@ def _previous_manifest(store: RunStore) -> Manifest | None:
         return Manifest.model_validate(raw) if raw else None
     except ValidationError:
         return None  # an unreadable manifest only loses the history of earlier invocations
-
-
-def _manifest_base(
-    recipe: Recipe,
-    task: Task,
-    fingerprint: str,
-    source_report: SourceReport,
-    previous: Manifest | None,
-    started_at: str,
-) -> Manifest:
-    prompts = getattr(task, "prompts", None)
-    return Manifest(
-        stage="generate",
-        kind=task.name,
-        created=previous.created if previous else started_at,
-        updated=started_at,
-        fingerprint=fingerprint,
-        recipe=recipe.public_dict(),
-        source={
-            "path": source_report.path,
-            "rows_read": source_report.rows_read,
-            "kept": source_report.kept,
-            "skipped": dict(source_report.skipped),
-        },
-        prompt={"name": prompts.spec.name, "version": prompts.version} if prompts else None,
-    )

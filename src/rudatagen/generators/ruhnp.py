@@ -10,8 +10,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from rudatagen.config import Recipe
 from rudatagen.errors import RudatagenError
+from rudatagen.generators.settings import GenerateSettings
 from rudatagen.llm.client import Outcome
 from rudatagen.llm.types import BackendInfo, LLMRequest, Message
 from rudatagen.prompts import PromptSet, default_prompt_dir, load_prompt_set
@@ -51,12 +51,17 @@ class FewShotExample:
 
 
 class RuHNPTask:
+    """The RuHNP generator: counts and prompt files from ``ruhnp:``, sampling from ``llm:``.
+
+    Prompt files are loaded and checked when it is built, before any LLM call.
+    """
+
     name = "ruhnp"
     row_schema = ROW_SCHEMA
 
-    def __init__(self, recipe: Recipe) -> None:
-        self.settings = recipe.ruhnp
-        self.llm = recipe.llm
+    def __init__(self, settings: GenerateSettings) -> None:
+        self.settings = settings.ruhnp
+        self.llm = settings.llm
         directory = self.settings.prompts or default_prompt_dir("ruhnp")
         self.prompts: PromptSet = load_prompt_set(directory, VARIABLES)
         self.counts = {

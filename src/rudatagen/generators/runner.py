@@ -8,8 +8,8 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from rudatagen.config import PriceSettings
 from rudatagen.llm.client import ClientStats, Outcome, StructuredClient
+from rudatagen.llm.settings import PriceSettings
 from rudatagen.llm.types import BackendInfo, LLMRequest
 from rudatagen.progress import Progress
 from rudatagen.sources import SourceText

@@ -1,9 +1,10 @@
 """What a dataset kind is: one class that every stage asks instead of guessing from columns.
 
 A kind knows its record columns (in run directories) and its reference columns (published), the
-column that groups rows for splits, how a record is checked and summarised, how it becomes
-training rows and evaluation pairs, how Label Studio shows it (:class:`AnnotationSpec`) and what
-its dataset card says. Adding a kind is one module under ``kinds/`` plus one registry line in
+column that groups rows for splits, how a record splits into scored candidates and is put back
+together (filters), how it is checked and summarised, how it becomes training rows and
+evaluation pairs, how Label Studio shows it (:class:`AnnotationSpec`) and what its dataset card
+says. Adding a kind is one module under ``kinds/`` plus one registry line in
 ``kinds/__init__.py`` (and its prompt and annotation files).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean, median
@@ -19,6 +21,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from rudatagen.errors import RudatagenError
+from rudatagen.kinds.candidates import CandidateTable, Reassembled
 from rudatagen.kinds.shapes import PairSet, TrainingRows
 
 PACKAGED_CONFIGS = Path(__file__).resolve().parents[1] / "_annotation"
@@ -85,6 +88,7 @@ class Kind(ABC):
     group_column: ClassVar[str]  # rows sharing it stay in one split
     symmetric: ClassVar[bool]  # both sides are the same kind of text (no query/passage)
     training_shapes: ClassVar[tuple[str, ...]]  # "triplets" and/or "pairs"
+    candidate_labels: ClassVar[tuple[str, ...]]  # intended labels of its candidates, in order
     annotation: ClassVar[AnnotationSpec]
     card: ClassVar[CardFacts]
 
@@ -95,6 +99,30 @@ class Kind(ABC):
     def matches(self, columns: set[str]) -> bool:
         """Whether a foreign table (no manifest) looks like this kind."""
         return set(self.reference_columns) <= columns
+
+    # -- filtering -------------------------------------------------------------------------
+
+    @abstractmethod
+    def candidates(
+        self, records: Sequence[dict[str, Any]], labels: Sequence[str] | None = None
+    ) -> CandidateTable:
+        """Split records into scored candidates, in record order.
+
+        ``labels``: the run's label set, in order, where the records alone do not tell it (a
+        WANLI triple's contradicting half is ``contradiction`` or ``not_entailment``); None: the
+        labels of :attr:`candidate_labels` the records need. A record whose label is not in the
+        set is a one-line error.
+        """
+
+    @abstractmethod
+    def reassemble(
+        self,
+        table: CandidateTable,
+        records: Sequence[dict[str, Any]],
+        minimums: Mapping[str, int],
+    ) -> Reassembled:
+        """Put the surviving candidates back into records; drop, with a reason, the records
+        left with fewer survivors of a label than ``minimums[label]`` (labels not named: 0)."""
 
     # -- publishing ------------------------------------------------------------------------
 

@@ -4,17 +4,22 @@ The reference is deepvk/ru-HNP. For training a record gives up to ``combinations
 ``(anchor=query, positive, negative)`` from the |pos| × |neg| grid, diagonals first, so every
 positive and every negative is used before any repeats; the query takes the ``query`` prefix and
 the candidates the ``document`` prefix. For evaluation every candidate is a pair with the query
-(pos → 1, neg → 0), and every (pos, neg) combination a triplet.
+(pos → 1, neg → 0), and every (pos, neg) combination a triplet. For filtering every ``pos``
+item is a ``paraphrase`` candidate and every ``neg`` item a ``non_paraphrase`` one, anchored on
+the query; a record keeps its surviving items in their order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from rudatagen.errors import RudatagenError
 from rudatagen.kinds.base import UNRESOLVED, AnnotationSpec, CardFacts, Kind, length_stats
+from rudatagen.kinds.candidates import CandidateTable, Reassembled
 from rudatagen.kinds.shapes import PairSet, TrainingRows, strings
 
 
@@ -27,6 +32,7 @@ class RuHNP(Kind):
     group_column = "query"
     symmetric = False
     training_shapes = ("triplets",)
+    candidate_labels = ("paraphrase", "non_paraphrase")
     annotation = AnnotationSpec(
         name="ruhnp",
         config_file="ruhnp.xml",
@@ -49,6 +55,68 @@ class RuHNP(Kind):
         "- `neg` (list of strings): hard non-paraphrases (lexically close, meaning changed).\n\n"
         "Same shape as [deepvk/ru-HNP](https://huggingface.co/datasets/deepvk/ru-HNP).",
     )
+
+    def candidates(
+        self, records: Sequence[dict[str, Any]], labels: Sequence[str] | None = None
+    ) -> CandidateTable:
+        """One candidate per ``pos`` item (paraphrase) and ``neg`` item (non-paraphrase).
+
+        RuHNP's labels are fixed, so ``labels`` is not read.
+        """
+        record_id: list[str] = []
+        anchor: list[str] = []
+        text: list[str] = []
+        code: list[int] = []
+        position: list[int] = []
+        field: list[str] = []
+        for record in records:
+            for value, column in ((0, "pos"), (1, "neg")):
+                for index, item in enumerate(record.get(column) or ()):
+                    record_id.append(record["id"])
+                    anchor.append(record["query"])
+                    text.append("" if item is None else str(item))
+                    code.append(value)
+                    position.append(index)
+                    field.append(column)
+        return CandidateTable(
+            self.candidate_labels,
+            record_id,
+            anchor,
+            text,
+            np.asarray(code, dtype=np.int8),
+            np.asarray(position, dtype=np.int16),
+            field,
+        )
+
+    def reassemble(
+        self,
+        table: CandidateTable,
+        records: Sequence[dict[str, Any]],
+        minimums: Mapping[str, int],
+    ) -> Reassembled:
+        """Records keep their surviving ``pos``/``neg`` in order; too few survivors drop one."""
+        survivors: dict[str, tuple[list[tuple[int, str]], list[tuple[int, str]]]] = {}
+        for row in table.alive_rows().tolist():
+            lists = survivors.setdefault(table.record_id[row], ([], []))
+            lists[int(table.label[row])].append((int(table.position[row]), table.text[row]))
+        min_pos = minimums.get("paraphrase", 0)
+        min_neg = minimums.get("non_paraphrase", 0)
+        kept, dropped = [], []
+        for record in records:
+            found = survivors.get(record["id"], ([], []))
+            pos = [text for _, text in sorted(found[0])]
+            neg = [text for _, text in sorted(found[1])]
+            if len(pos) < min_pos or len(neg) < min_neg:
+                dropped.append(
+                    {
+                        "id": record["id"],
+                        "reason": f"too few survivors: {len(pos)} pos (min {min_pos}), "
+                        f"{len(neg)} neg (min {min_neg})",
+                    }
+                )
+                continue
+            kept.append({**record, "pos": pos, "neg": neg})
+        return Reassembled(kept, dropped)
 
     def reference_rows(
         self, table: pa.Table, keep_unresolved: bool
@@ -115,7 +183,7 @@ class RuHNP(Kind):
         return {"anchor": "query", "positive": "document", "negative": "document"}
 
     def evaluation_pairs(self, rows: list[dict[str, Any]], name: str, source: str) -> PairSet:
-        out = PairSet(name, self.name, role1="query", role2="document")
+        out = PairSet(name, self.name, source, role1="query", role2="document")
         for row in rows:
             pos = [p for p in row.get("pos") or [] if p]
             neg = [n for n in row.get("neg") or [] if n]

@@ -59,6 +59,7 @@ class PairSet:
 
     name: str
     kind: str  # a dataset kind (ruhnp, wanli) or "pairs" for an external file
+    source: str = ""  # where the pairs were read from
     text1: list[str] = field(default_factory=list)
     text2: list[str] = field(default_factory=list)
     labels: list[int | None] = field(default_factory=list)

@@ -7,24 +7,33 @@ sentence2=hypothesis, score)`` with ``label_scores`` (default entailment 1.0, ne
 contradiction / not_entailment 0.0) for CoSENT/AnglE. A run in triples mode (``entailment`` /
 ``contradiction`` columns) gives triplets directly. Both sides are symmetric text.
 For evaluation entailment is a positive pair, contradiction / not_entailment a negative one;
-neutral pairs are counted and left out.
+neutral pairs are counted and left out. For filtering a generated row is one candidate (anchor =
+premise, text = hypothesis, its label), or two in triples mode (the entailed and the
+contradicting hypothesis); every surviving candidate becomes one output row, with the premise
+and hypothesis as the filters left them, its ``max_variability`` and its ``heuristic_flags``.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from rudatagen.errors import RudatagenError
 from rudatagen.kinds.base import AnnotationSpec, CardFacts, Kind, label_counts, length_stats
+from rudatagen.kinds.candidates import CandidateTable, Reassembled
 from rudatagen.kinds.shapes import PairSet, TrainingRows, grid_pairs, strings
 
 LABELS = ("entailment", "neutral", "contradiction", "not_entailment")
 POSITIVE = ("entailment",)
 NEGATIVE = ("contradiction", "not_entailment")
 TRIPLET_COLUMNS = ("anchor", "positive", "negative")
+TRIPLE_FIELDS = ("entailment", "contradiction")  # a triples row's two hypotheses
+VARIABILITY = "max_variability"  # the score column of the max-variability filter, kept in rows
 
 
 class Wanli(Kind):
@@ -36,6 +45,7 @@ class Wanli(Kind):
     group_column = "premise"
     symmetric = True
     training_shapes = ("triplets", "pairs")
+    candidate_labels = LABELS
     annotation = AnnotationSpec(
         name="wanli",
         config_file="wanli.xml",
@@ -57,6 +67,84 @@ class Wanli(Kind):
         "- `label` (string): {labels}.\n\n"
         "Same shape as [deepvk/ru-WANLI](https://huggingface.co/datasets/deepvk/ru-WANLI).",
     )
+
+    def candidates(
+        self, records: Sequence[dict[str, Any]], labels: Sequence[str] | None = None
+    ) -> CandidateTable:
+        """One candidate per pairs row, two per triples row (a row without a ``hypothesis`` but
+        with ``entailment``/``contradiction``): ``{id}-entailment`` and ``{id}-contradiction``.
+
+        The contradicting half is labelled ``contradiction`` when the label set has it, else
+        ``not_entailment``; without ``labels`` the set is what the records' labels need.
+        """
+        if labels is None:
+            present = {str(r.get("label")) for r in records}
+            two_way = "not_entailment" in present and "contradiction" not in present
+            if any(_is_triple(r) for r in records):
+                present |= {"entailment", "not_entailment" if two_way else "contradiction"}
+            labels = [label for label in LABELS if label in present]
+        vocabulary = tuple(labels)
+        contradiction = "contradiction" if "contradiction" in vocabulary else "not_entailment"
+        record_id: list[str] = []
+        anchor: list[str] = []
+        text: list[str] = []
+        code: list[int] = []
+        field: list[str] = []
+        for record in records:
+            premise = record.get("premise") or ""
+            if _is_triple(record):
+                halves = zip(TRIPLE_FIELDS, ("entailment", contradiction), strict=True)
+            else:
+                halves = zip(("hypothesis",), (str(record.get("label")),), strict=True)
+            for column, label in halves:
+                if label not in vocabulary:
+                    raise RudatagenError(
+                        f"record {record['id']}: label {label!r} is not one of "
+                        f"{', '.join(vocabulary)}"
+                    )
+                record_id.append(record["id"])
+                anchor.append(premise)
+                text.append(record.get(column) or "")
+                code.append(vocabulary.index(label))
+                field.append(column)
+        return CandidateTable(
+            vocabulary,
+            record_id,
+            anchor,
+            text,
+            np.asarray(code, dtype=np.int8),
+            np.zeros(len(text), dtype=np.int16),
+            field,
+        )
+
+    def reassemble(
+        self,
+        table: CandidateTable,
+        records: Sequence[dict[str, Any]],
+        minimums: Mapping[str, int],
+    ) -> Reassembled:
+        """One row per surviving candidate, in table order; ``minimums`` do not apply (a pair
+        stands alone) and no record is dropped as a whole."""
+        by_id = {record["id"]: record for record in records}
+        scores = table.scores.get(VARIABILITY)
+        kept = []
+        for row in table.alive_rows().tolist():
+            record = by_id[table.record_id[row]]
+            column = table.field[row]
+            out: dict[str, Any] = {
+                "id": record["id"] if column == "hypothesis" else f"{record['id']}-{column}",
+                "premise": table.anchor[row],
+                "hypothesis": table.text[row],
+                "label": table.label_of(row),
+                "seed_id": record.get("seed_id", record["id"]),
+                "neighbour_ids": list(record.get("neighbour_ids") or []),
+                VARIABILITY: math.nan if scores is None else float(scores[row]),
+                "heuristic_flags": list(table.flags[row]),
+            }
+            if column != "hypothesis":
+                out.update({name: record.get(name) for name in TRIPLE_FIELDS})
+            kept.append(out)
+        return Reassembled(kept, [])
 
     def matches(self, columns: set[str]) -> bool:
         return super().matches(columns) or {"premise", "entailment", "contradiction"} <= columns
@@ -111,7 +199,7 @@ class Wanli(Kind):
         return dict.fromkeys(columns, "symmetric")
 
     def evaluation_pairs(self, rows: list[dict[str, Any]], name: str, source: str) -> PairSet:
-        out = PairSet(name, self.name)
+        out = PairSet(name, self.name, source)
         by_premise: dict[str, dict[str, list[str]]] = {}
         neutral = 0
         for row in rows:
@@ -134,6 +222,13 @@ class Wanli(Kind):
         if neutral:
             out.skipped["neutral (not a pair-classification class)"] = neutral
         return out
+
+
+def _is_triple(record: dict[str, Any]) -> bool:
+    """A triples-mode row: no ``hypothesis``, but an entailed or a contradicting one."""
+    return record.get("hypothesis") is None and any(
+        record.get(name) is not None for name in TRIPLE_FIELDS
+    )
 
 
 def _triples_rows(rows: list[dict[str, Any]], combinations: int) -> TrainingRows:

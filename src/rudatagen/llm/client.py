@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rudatagen.config import RetrySettings
 from rudatagen.llm.cache import ResponseCache
 from rudatagen.llm.retry import RetryingCaller
+from rudatagen.llm.settings import RetrySettings
 from rudatagen.llm.structured import InvalidAnswer, parse_answer
 from rudatagen.llm.types import (
     LLMBackend,

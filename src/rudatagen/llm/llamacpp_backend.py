@@ -8,9 +8,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from rudatagen.config import LLMSettings
 from rudatagen.errors import MissingDependencyError, RudatagenError
 from rudatagen.llm.embedded import embedded_gguf_path
+from rudatagen.llm.settings import LlamaCppSettings
 from rudatagen.llm.types import (
     BackendInfo,
     FatalLLMError,
@@ -25,7 +25,7 @@ class LlamaCppBackend(LLMBackend):
 
     name = "llamacpp"
 
-    def __init__(self, settings: LLMSettings) -> None:
+    def __init__(self, settings: LlamaCppSettings) -> None:
         try:
             import llama_cpp
         except ImportError as exc:

@@ -22,8 +22,8 @@ import sys
 from functools import lru_cache
 from typing import Any
 
-from rudatagen.config import LLMSettings
 from rudatagen.errors import MissingDependencyError, RudatagenError
+from rudatagen.llm.settings import OpenAISettings
 from rudatagen.llm.types import (
     BackendInfo,
     FatalLLMError,
@@ -98,7 +98,7 @@ def _retry_after(exc: Any) -> float | None:
 class OpenAIBackend(LLMBackend):
     name = "openai"
 
-    def __init__(self, settings: LLMSettings) -> None:
+    def __init__(self, settings: OpenAISettings) -> None:
         try:
             import httpx
             import openai

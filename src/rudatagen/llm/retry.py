@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from rudatagen.config import RetrySettings
+from rudatagen.llm.settings import RetrySettings
 from rudatagen.llm.types import TransientLLMError
 
 T = TypeVar("T")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from rudatagen.config import LLMSettings
 from rudatagen.errors import MissingDependencyError, RudatagenError
+from rudatagen.llm.settings import VLLMSettings
 from rudatagen.llm.types import (
     BackendInfo,
     FatalLLMError,
@@ -32,7 +32,7 @@ def _import_vllm() -> Any:
     return vllm
 
 
-def build_engine(settings: LLMSettings) -> Any:
+def build_engine(settings: VLLMSettings) -> Any:
     """Start ``vllm.LLM`` from the recipe (the model name or a local folder)."""
     vllm = _import_vllm()
     cfg = settings.vllm
@@ -59,7 +59,7 @@ def build_engine(settings: LLMSettings) -> Any:
 class VLLMBackend(LLMBackend):
     name = "vllm"
 
-    def __init__(self, settings: LLMSettings, engine: Any | None = None) -> None:
+    def __init__(self, settings: VLLMSettings, engine: Any | None = None) -> None:
         """``engine``: an already started ``vllm.LLM`` (benchmarks reuse one); else one is built."""
         vllm = _import_vllm()
         self._settings = settings

@@ -8,9 +8,9 @@ Layout of ``OUT/`` (files compatible with allenai/cartography)::
     data_map.png                                variability vs confidence, coloured by correctness
     manifest.json                               seed fingerprint, labels, settings, timings
 
-Epochs are numbered from 0, as in allenai/cartography. sentence-transformers'
-``CrossEncoderTrainer`` does the training; a ``TrainerCallback`` predicts over the whole training
-set in eval mode at the end of every epoch and saves the checkpoint.
+Epochs are numbered from 0, as in allenai/cartography. ``crossencoder_training`` (the trainer
+shared with ``train-cross-encoder``) does the training; a ``TrainerCallback`` predicts over the
+whole training set in eval mode at the end of every epoch and saves the checkpoint.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rudatagen.core.manifest import Manifest, now_iso, read_manifest, write_manifest
-from rudatagen.errors import MissingDependencyError, RudatagenError
-from rudatagen.filters.models import load_cross_encoder
+from rudatagen.crossencoder_training import FitSettings, fit_cross_encoder, save_cross_encoder
+from rudatagen.errors import RudatagenError
 from rudatagen.nli import datamap
 from rudatagen.nli.seeds import Seed, check_size, fingerprint, label_counts
 from rudatagen.nli.settings import WanliSettings
@@ -140,7 +140,7 @@ def _recorder(
                         "gold": seed.label_id,
                     }
                     handle.write(json.dumps(entry) + "\n")
-            model.save_pretrained(str(out / CHECKPOINTS_DIR / f"epoch-{epoch}"))
+            save_cross_encoder(model, out / CHECKPOINTS_DIR / f"epoch-{epoch}")
             if on_epoch is not None:
                 accuracy = float((np.asarray(logits).argmax(axis=1) == gold).mean())
                 on_epoch(epoch, accuracy, time.perf_counter() - self.started)
@@ -157,58 +157,32 @@ def train_with_dynamics(
     show_progress: bool = True,
     on_epoch: EpochHook | None = None,
 ) -> float:
-    """Train the classifier for ``epochs`` epochs, writing dynamics and checkpoints; seconds."""
-    try:
-        from datasets import Dataset
-        from sentence_transformers.cross_encoder import (
-            CrossEncoderTrainer,
-            CrossEncoderTrainingArguments,
-        )
-        from sentence_transformers.cross_encoder.losses import CrossEntropyLoss
-        from transformers import set_seed
-    except ImportError as exc:
-        raise MissingDependencyError("sentence-transformers", "train", "Cartography") from exc
+    """Train the classifier for ``epochs`` epochs, writing dynamics and checkpoints; seconds.
 
+    The training is ``crossencoder_training.fit_cross_encoder`` (one logit per label) with the
+    dynamics recorder as its callback.
+    """
     carto = settings.cartography
-    set_seed(carto.seed)  # the new head's initial weights
-    model = load_cross_encoder(carto.model, carto.device, carto.max_length, num_labels=len(labels))
-    model.config.id2label = dict(enumerate(labels))
-    model.config.label2id = {name: i for i, name in enumerate(labels)}
-    dataset = Dataset.from_dict(
-        {
-            "sentence1": [s.premise for s in seeds],
-            "sentence2": [s.hypothesis for s in seeds],
-            "label": [s.label_id for s in seeds],
-        }
-    )
-    started = time.perf_counter()
-    scratch = out / ".trainer"
-    args = CrossEncoderTrainingArguments(
-        output_dir=str(scratch),
-        num_train_epochs=carto.epochs,
-        per_device_train_batch_size=carto.batch_size,
+    fit = FitSettings(
+        base_model=carto.model,
+        epochs=carto.epochs,
+        batch_size=carto.batch_size,
         learning_rate=carto.learning_rate,
-        warmup_steps=carto.warmup_ratio,
+        warmup_ratio=carto.warmup_ratio,
+        max_length=carto.max_length,
         seed=carto.seed,
-        save_strategy="no",
-        logging_strategy="no",
-        report_to="none",
-        disable_tqdm=not show_progress,
-        dataloader_pin_memory=model.device.type == "cuda",
-        use_cpu=model.device.type == "cpu",
+        device=carto.device,
     )
-    trainer = CrossEncoderTrainer(
-        model=model,
-        args=args,
-        train_dataset=dataset,
-        loss=CrossEntropyLoss(model),
-        callbacks=[_recorder(model, seeds, out, carto.predict_batch_size, on_epoch)],
+    _, seconds = fit_cross_encoder(
+        [(s.premise, s.hypothesis) for s in seeds],
+        [s.label_id for s in seeds],
+        fit,
+        labels=labels,
+        callbacks=lambda model: [_recorder(model, seeds, out, carto.predict_batch_size, on_epoch)],
+        show_progress=show_progress,
+        purpose="Cartography",
     )
-    try:
-        trainer.train()
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return time.perf_counter() - started
+    return seconds
 
 
 def metrics_table(seeds: list[Seed], logits: np.ndarray, quantile: float) -> pa.Table:

@@ -7,21 +7,17 @@ rows carry it; so is a label set with a label no row carries.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import random
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from rudatagen.core.tables import iter_rows
 from rudatagen.errors import RudatagenError
 from rudatagen.nli.settings import SeedDataSettings
 from rudatagen.text import normalise_text
-
-FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
 
 
 @dataclass(frozen=True)
@@ -35,55 +31,6 @@ class Seed:
     label_id: int
 
 
-def _format(path: Path, declared: str) -> str:
-    if declared != "auto":
-        return declared
-    if path.is_dir():
-        return "hf"
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise RudatagenError(
-            f"cannot tell the format of {path}: use .jsonl, .csv, .tsv, .parquet or a saved HF "
-            f"dataset folder (or set wanli.seeds.format)"
-        )
-    return fmt
-
-
-def _rows(path: Path, fmt: str, split: str) -> Iterator[dict[str, Any]]:
-    if fmt == "jsonl":
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    raise RudatagenError(f"{path}:{number}: not valid JSON") from None
-                if not isinstance(row, dict):
-                    raise RudatagenError(f"{path}:{number}: expected a JSON object per line")
-                yield row
-    elif fmt in ("csv", "tsv"):
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            yield from csv.DictReader(handle, delimiter="\t" if fmt == "tsv" else ",")
-    elif fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        yield from pq.read_table(path).to_pylist()
-    else:
-        try:
-            import datasets
-        except ImportError:
-            raise RudatagenError(
-                "reading a saved HF dataset needs the 'datasets' package"
-            ) from None
-        loaded = datasets.load_from_disk(str(path))
-        if isinstance(loaded, datasets.DatasetDict):
-            if split not in loaded:
-                raise RudatagenError(f"{path} has no split '{split}' (has {', '.join(loaded)})")
-            loaded = loaded[split]
-        yield from loaded
-
-
 def _canonical(raw: object, settings: SeedDataSettings) -> str | None:
     key = str(raw).strip()
     if key in settings.label_map:
@@ -94,19 +41,21 @@ def _canonical(raw: object, settings: SeedDataSettings) -> str | None:
 
 
 def read_seeds(path: Path, settings: SeedDataSettings) -> list[Seed]:
-    """All usable rows of the seed set, labels mapped; empty texts are errors, not skips."""
-    if not path.exists():
-        raise RudatagenError(f"seed data not found: {path}")
-    fmt = _format(path, settings.format)
+    """All usable rows of the seed set, labels mapped; empty texts are errors, not skips.
+
+    The file is read by ``core.tables`` (format, split and missing columns are its errors).
+    """
     columns = (settings.premise_column, settings.hypothesis_column, settings.label_column)
+    wanted = [*columns, settings.id_column] if settings.id_column else list(columns)
+    rows = iter_rows(
+        path,
+        wanted,
+        format=settings.format,
+        split=settings.split,
+        format_setting="wanli.seeds.format",
+    )
     raw_rows: list[tuple[str, str, str, object]] = []
-    for index, row in enumerate(_rows(path, fmt, settings.split)):
-        missing = [c for c in columns if c not in row]
-        if missing:
-            raise RudatagenError(
-                f"{path}: row {index} has no column {', '.join(missing)} "
-                f"(has {', '.join(map(str, row))}); set wanli.seeds.*_column"
-            )
+    for index, row in enumerate(rows):
         guid = str(row[settings.id_column]) if settings.id_column else str(index)
         premise = normalise_text(str(row[columns[0]] or ""))
         hypothesis = normalise_text(str(row[columns[1]] or ""))

@@ -11,8 +11,8 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from rudatagen.config import Recipe
+from rudatagen.encoders import load_cross_encoder
 from rudatagen.errors import RudatagenError
-from rudatagen.filters.models import load_cross_encoder
 from rudatagen.nli import datamap
 from rudatagen.nli.cartography import METRICS_FILE, checkpoint_dirs, read_cartography_manifest
 from rudatagen.nli.neighbours import cls_embeddings, nearest_neighbours

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from rudatagen.filters.settings import WanliFilterSettings
 from rudatagen.strict import StrictModel
 
 CANONICAL_LABELS = ("entailment", "neutral", "contradiction", "not_entailment")
@@ -116,36 +117,6 @@ class GenerationSettings(StrictModel):
     prompts: Path | None = Field(None, description="Prompt folder (null: `prompts/wanli/<mode>/`).")
     max_chars: int | None = Field(
         400, ge=10, description="`maxLength` of each string in the answer schema."
-    )
-
-
-class WanliFilterSettings(StrictModel):
-    """WANLI's heuristics and the estimated-max-variability filter."""
-
-    min_chars: int = Field(5, ge=1, description="Shortest premise or hypothesis kept.")
-    leak_phrases: list[str] = Field(
-        default_factory=lambda: [
-            "Пример",
-            "Посылка:",
-            "Гипотеза:",
-            "Предложение:",
-            "Отношение:",
-            "Следствие:",
-            "Возможно:",
-            "Противоречие:",
-            "Не следует:",
-            "premise",
-            "hypothesis",
-            "JSON",
-        ],
-        description="Phrases that mark a leaked prompt (case-sensitive, whole words).",
-    )
-    keep_fraction: float = Field(
-        0.5, gt=0, le=1, description="Fraction kept by max variability, equal per label."
-    )
-    batch_size: int = Field(64, ge=1, description="Scoring batch size.")
-    max_length: int | None = Field(
-        None, ge=8, description="Truncate pairs to N tokens (null: `cartography.max_length`)."
     )
 
 

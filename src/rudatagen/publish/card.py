@@ -13,8 +13,10 @@ from typing import Any
 
 import jinja2
 import yaml
+from pydantic import ValidationError
 
 import rudatagen
+from rudatagen.core.funnel import TOTAL, Funnel
 from rudatagen.kinds import Kind
 from rudatagen.publish.inputs import RunInput
 from rudatagen.publish.layout import size_category
@@ -78,21 +80,38 @@ def _generation(run: RunInput) -> dict[str, Any] | None:
     }
 
 
-def _funnel_stages(funnel: dict[str, Any]) -> list[dict[str, str]]:
-    def fmt(value: Any) -> str:
-        if isinstance(value, dict):
-            return ", ".join(f"{k} {v}" for k, v in value.items())
-        return "" if value is None else str(value)
+def _funnel_table(funnel: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The funnel as a table: its columns (labels, ``all`` last) and rows (name, cells).
 
-    return [
-        {
-            "name": s.get("filter") or s.get("name") or "?",
-            "in": fmt(s.get("in")),
-            "out": fmt(s.get("out")),
-        }
-        for s in funnel.get("stages", [])
-        if isinstance(s, dict)
-    ]
+    Rows: the units in, one per step (``in → out`` per label), the units out. A funnel that is
+    not the one model (written before it existed) gives no rows; the card still shows its JSON.
+    """
+    try:
+        model = Funnel.model_validate(funnel)
+    except ValidationError:
+        return [], []
+    labels = list(model.counts_in)
+    for step in model.steps:
+        labels += [label for label in step.counts if label not in labels and label != TOTAL]
+    if any(TOTAL in step.counts for step in model.steps):
+        labels.append(TOTAL)
+    rows: list[dict[str, Any]] = []
+    for step in model.steps:
+        cells = [step.counts.get(label) for label in labels]
+        rows.append(
+            {
+                "name": step.name,
+                "cells": ["" if c is None else f"{c.n_in} → {c.n_out}" for c in cells],
+            }
+        )
+    # the units in: before the first step that counts them by label (selection steps do not)
+    first = next((i for i, s in enumerate(model.steps) if TOTAL not in s.counts), len(rows))
+    in_cells = [model.counts_in.get(label, "") for label in labels]
+    rows.insert(first, {"name": f"{model.unit} in", "cells": in_cells})
+    if model.counts_out:
+        out_cells = [model.counts_out.get(label, "") for label in labels]
+        rows.append({"name": f"{model.unit} out", "cells": out_cells})
+    return labels, rows
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -121,6 +140,7 @@ def render_card(
         sort_keys=False,
     )
     generation = _generation(run)
+    funnel_labels, funnel_rows = _funnel_table(run.funnel or {})
     steps = [m.stage for m in reversed(run.manifests) if m is not run.generation_manifest]
     label_names = sorted({r["label"] for r in run.rows if "label" in r})
     env = jinja2.Environment(
@@ -144,7 +164,8 @@ def render_card(
         steps=steps,
         source_note=settings.source_note,
         funnel=run.funnel,
-        funnel_stages=_funnel_stages(run.funnel or {}),
+        funnel_labels=funnel_labels,
+        funnel_rows=funnel_rows,
         funnel_json=json.dumps(run.funnel, ensure_ascii=False, indent=2) if run.funnel else "",
         agreement=run.agreement,
         agreement_flat=_flatten(run.agreement or {}),

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from rudatagen.core.manifest import InputRef, Manifest, write_json_atomic
+from rudatagen.encoders import load_sentence_transformer, resolve_device
 from rudatagen.errors import MissingDependencyError
-from rudatagen.filters.models import load_sentence_transformer, resolve_device
 from rudatagen.training.build import (
     Part,
     build_arguments,

@@ -1,8 +1,10 @@
-"""Load sentence-transformers models for the model-based filters, calibration and training.
+"""Load sentence-transformers encoders: bi-encoders and cross-encoders, for every stage.
 
-sentence-transformers (and torch) are imported only here and only when a model is loaded, so the
-rest of rudatagen works without them. Every failure becomes a one-line ``RudatagenError`` that
-names the model: a missing folder, an unknown Hub name while offline, a folder that holds no model.
+The model-based filters, calibration, cartography and seed selection, encoder and cross-encoder
+training and evaluation all load their models here. sentence-transformers (and torch) are
+imported only when a model is loaded, so the rest of rudatagen works without them. Every failure
+becomes a one-line ``RudatagenError`` that names the model: a missing folder, an unknown Hub name
+while offline, a folder that holds no model.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""WANLI's heuristic filter for generated pairs, for Russian (Liu et al., 2022, §2.4).
+"""WANLI's heuristic filter for generated NLI pairs, for Russian (Liu et al., 2022, §2.4).
 
 Rules, in order; the first that fires rejects the pair and names itself:
 
@@ -14,14 +14,25 @@ Rules, in order; the first that fires rejects the pair and names itself:
 A pair that passes is then cleaned: wrapping quotes or brackets around a whole text and
 dangling punctuation at its end (``,;:-–—``) are removed; each cleaning step is recorded as a
 flag (``stripped_wrapping``, ``stripped_dangling``), and a text cleaned below ``min_chars`` is
-rejected as ``too_short``.
+rejected as ``too_short``; the pipeline writes the cleaned texts back into the candidate table.
+
+The in-context examples of each record come from the run (``FilterContext.examples``); a
+triple's other hypothesis is its sibling candidate in the table (same record).
 """
 
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from rudatagen.filters.base import Filter, FilterResult
+from rudatagen.filters.settings import NLIHeuristicSettings
+from rudatagen.kinds.candidates import CandidateTable
 
 _PUNCTUATION = re.compile(r"[^\w\s]|_")
 _SPACES = re.compile(r"\s+")
@@ -68,10 +79,45 @@ def strip_dangling(text: str) -> str:
     return text.rstrip(_DANGLING + " \t\n")
 
 
-class HeuristicFilter:
-    def __init__(self, min_chars: int, leak_phrases: Iterable[str]) -> None:
-        self.min_chars = min_chars
-        self.leaks = [(phrase, _phrase_pattern(phrase)) for phrase in leak_phrases if phrase]
+class NLIHeuristicFilter(Filter):
+    """Rejects short, self-copying, leaked and copied pairs; cleans and flags the rest."""
+
+    name: ClassVar[str] = "nli_heuristic"
+    version: ClassVar[str] = "1"
+    Settings: ClassVar[type[NLIHeuristicSettings]] = NLIHeuristicSettings
+    kinds: ClassVar[tuple[str, ...]] = ("wanli",)
+    settings: NLIHeuristicSettings
+
+    def __init__(self, settings: NLIHeuristicSettings) -> None:
+        super().__init__(settings)
+        self.min_chars = settings.min_chars
+        self.leaks = [(p, _phrase_pattern(p)) for p in settings.leak_phrases if p]
+
+    def apply(self, table: CandidateTable, rows: np.ndarray) -> FilterResult:
+        """Check each live pair (anchor = premise, text = hypothesis) against its record's
+        in-context examples and, for a triple's half, the other hypothesis."""
+        siblings: defaultdict[str, list[int]] = defaultdict(list)
+        for row, column in enumerate(table.field):
+            if column != "hypothesis":  # a triple's half
+                siblings[table.record_id[row]].append(row)
+        examples = self.context.examples
+        results = []
+        for row in rows.tolist():
+            record_id = table.record_id[row]
+            others = [table.text[r] for r in siblings.get(record_id, ()) if r != row]
+            other = others[0] if others else None
+            results.append(
+                self.check(table.anchor[row], table.text[row], examples.get(record_id, ()), other)
+            )
+        reject = np.fromiter((not r.kept for r in results), dtype=bool, count=len(results))
+        return FilterResult(
+            rows=rows,
+            reject=reject,
+            reasons=[r.reason for r in results if r.reason is not None],
+            anchors=[r.premise for r in results],
+            texts=[r.hypothesis for r in results],
+            flags=[tuple(r.flags) for r in results],
+        )
 
     def check(
         self,
