@@ -12,12 +12,12 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from rudatagen.calibration import (
+from rudatagen.errors import RudatagenError
+from rudatagen.filters.calibration import (
     calibrate,
     calibrate_scores,
     load_labelled_pairs,
 )
-from rudatagen.errors import RudatagenError
 from rudatagen.filters.settings import BiEncoderSettings, CrossEncoderSettings, FilterSettings
 
 PARAPHRASER = Path(__file__).resolve().parents[2] / "shared" / "data" / "paraphraser_train.tsv"

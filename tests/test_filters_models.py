@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rudatagen.calibration import LabelledPairs, calibrate, load_labelled_pairs
 from rudatagen.encoders import load_cross_encoder, load_sentence_transformer
 from rudatagen.errors import RudatagenError
 from rudatagen.filters.biencoder import SCORE, BiEncoderFilter
+from rudatagen.filters.calibration import LabelledPairs, calibrate, load_labelled_pairs
 from rudatagen.filters.crossencoder import ENTAIL_CQ, ENTAIL_QC, PROB, CrossEncoderFilter
 from rudatagen.filters.settings import BiEncoderSettings, CrossEncoderSettings
 from rudatagen.kinds import get_kind
@@ -226,7 +226,7 @@ def test_nli_label_missing_or_head_mismatch_is_a_clear_error(nli_model: tuple[st
 @pytest.fixture(scope="module")
 def paraphrase_ce(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
     """A small paraphrase cross-encoder: 400 balanced ParaPhraser pairs (class 1 vs -1)."""
-    from rudatagen.train_cross_encoder import train_cross_encoder
+    from rudatagen.training.cross_encoder import train_cross_encoder
 
     if not PARAPHRASER.is_file():
         pytest.skip(f"ParaPhraser not found at {PARAPHRASER}")
@@ -284,7 +284,7 @@ def test_calibration_scorers_use_the_filters_scores(paraphrase_ce: tuple[Path, l
 
 
 def test_trained_nli_cross_encoder_is_an_nli_filter_model(tmp_path: Path) -> None:
-    from rudatagen.train_cross_encoder import NLI_LABELS, train_cross_encoder
+    from rudatagen.training.cross_encoder import NLI_LABELS, train_cross_encoder
 
     premises = [f"В городе {i} открыли новую школу." for i in range(8)]
     pairs: list[tuple[str, str, int | str]] = []

@@ -186,7 +186,7 @@ def test_neighbours_are_ambiguous_examples_of_the_seed_label(carto: Path, recipe
     path = recipe.wanli.seeds.path
     assert path is not None
     seeds = read_seeds(path, recipe.wanli.seeds)
-    groups, report = select_groups(recipe, carto, seeds, path)
+    groups, report = select_groups(recipe.wanli, carto, seeds, path)
     metrics = pq.read_table(carto / "metrics.parquet").to_pandas().set_index("guid")
     assert len(groups) == report.groups == recipe.wanli.selection.max_seeds == 4
     assert {g.seed.label for g in groups} == {"entailment", "not_entailment"}  # interleaved

@@ -261,7 +261,7 @@ def group(label: str = "entailment") -> SeedPrompt:
 @pytest.mark.parametrize("style", ["completion", "chat"])
 def test_pairs_prompt_shows_the_neighbours_then_the_seed_with_label_words(style: str) -> None:
     recipe = load_recipe(None, [f"llm.prompt_style={style}", "task=wanli"])
-    task = WanliTask(recipe, [group()], "carto")
+    task = WanliTask(recipe.wanli, recipe.llm, [group()], "carto")
     request = task.request(task.items()[0])
     text = request.text()
     positions = [text.index(f"Гипотеза {i}.") for i in (1, 2, 3, 4, 0)]
@@ -285,7 +285,7 @@ def test_triples_prompt_asks_for_an_entailed_and_a_contradicting_hypothesis() ->
             "wanli.seeds.labels=[entailment, not_entailment]",
         ],
     )
-    task = WanliTask(recipe, [group("not_entailment")], "carto")
+    task = WanliTask(recipe.wanli, recipe.llm, [group("not_entailment")], "carto")
     text = task.request(task.items()[0]).text()
     assert "Не следует" in text and "Следствие" in text
     validator = Draft202012Validator(task.schema)
@@ -295,9 +295,9 @@ def test_triples_prompt_asks_for_an_entailed_and_a_contradicting_hypothesis() ->
 
 def test_the_resume_fingerprint_follows_the_cartography_run() -> None:
     recipe = load_recipe(None, ["task=wanli"])
-    first = WanliTask(recipe, [group()], "carto-a").fingerprint_digest
-    assert WanliTask(recipe, [group()], "carto-a").fingerprint_digest == first
-    assert WanliTask(recipe, [group()], "carto-b").fingerprint_digest != first
+    first = WanliTask(recipe.wanli, recipe.llm, [group()], "carto-a").fingerprint_digest
+    assert WanliTask(recipe.wanli, recipe.llm, [group()], "carto-a").fingerprint_digest == first
+    assert WanliTask(recipe.wanli, recipe.llm, [group()], "carto-b").fingerprint_digest != first
 
 
 # -- candidates -------------------------------------------------------------------------------

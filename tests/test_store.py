@@ -13,9 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from rudatagen.core.store import RunStore
 from rudatagen.errors import RudatagenError
 from rudatagen.generators.ruhnp import ROW_SCHEMA
-from rudatagen.store import RunStore
 
 
 def row(n: int) -> dict[str, Any]:

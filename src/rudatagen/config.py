@@ -28,7 +28,7 @@ from rudatagen.generators.settings import (
 )
 from rudatagen.llm.registry import AnyLLMSettings, default_llm_settings
 from rudatagen.llm.settings import EMBEDDED_MODEL_NAME as EMBEDDED_MODEL_NAME
-from rudatagen.nli.settings import WanliSettings
+from rudatagen.nli.settings import WanliRunSettings, WanliSettings
 from rudatagen.publish.settings import PublishSettings
 from rudatagen.sources import SourceSettings
 from rudatagen.strict import StrictModel
@@ -107,6 +107,10 @@ class Recipe(StrictModel):
             output=self.output,
             cache=self.cache,
         )
+
+    def wanli_settings(self) -> WanliRunSettings:
+        """The sections ``generate wanli`` reads (generation and ``wanli:``)."""
+        return WanliRunSettings(generate=self.generate_settings(), wanli=self.wanli)
 
     def generation_fingerprint(self, prompt_digest: str = "") -> str:
         """What a resumed run must match: ``GenerateSettings.fingerprint`` of this recipe."""

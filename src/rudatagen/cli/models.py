@@ -49,7 +49,7 @@ def calibrate_command(
 ) -> None:
     """Precision/recall of a scorer on labelled pairs; the threshold reaching a target precision."""
     with user_errors():
-        from rudatagen.calibration import calibrate, load_labelled_pairs
+        from rudatagen.filters.calibration import calibrate, load_labelled_pairs
 
         overrides = list(set_ or [])
         if model is not None and scorer != "lexical":
@@ -120,7 +120,7 @@ def train_cross_encoder_command(
     For ``--kind nli`` the label column holds entailment / neutral / contradiction.
     """
     with user_errors():
-        from rudatagen.train_cross_encoder import train_cross_encoder
+        from rudatagen.training.cross_encoder import train_cross_encoder
 
         columns = {"text1": text1, "text2": text2, "label": label}
         columns |= {"positive": positive, "negative": negative}
@@ -176,8 +176,8 @@ def _training_pairs(
     negative: list[str],
     kind: str,
 ) -> list[tuple[str, str, int | str]]:
-    from rudatagen.calibration import load_labelled_pairs
     from rudatagen.core.tables import iter_rows
+    from rudatagen.filters.calibration import load_labelled_pairs
 
     if kind == "paraphrase":
         labelled = load_labelled_pairs(

@@ -95,7 +95,7 @@ def wanli_command(
         resolved = _recipe(recipe, flags)
         from rudatagen.generators.runner import GenerationReport
         from rudatagen.llm.embedded import demo_notice
-        from rudatagen.nli.job import run_wanli
+        from rudatagen.nli.job import WanliStage
         from rudatagen.nli.selection import SelectionReport
         from rudatagen.sources import SourceReport
 
@@ -108,18 +108,16 @@ def wanli_command(
             if report.already_done:
                 say(f"resuming: {report.already_done} of {report.sources} already done")
 
-        result = run_wanli(
-            resolved,
-            cartography,
-            out,
+        stage = WanliStage(
+            resolved.wanli_settings(),
             seed_path=seed_data,
             fresh=fresh,
-            show_progress=progress,
             on_selected=selected,
             on_start=started,
         )
+        result = stage.run([cartography], out, progress=progress)
         say(f"generation: {result.generation.report.summary()}")
-        say(f"done: {result.summary()}")
+        say(f"done: {result.summary}")
         say(f"{result.kept} pairs in {out / 'data'}; funnel: {out / 'funnel.md'}")
         if result.generation.report.failed:
             say(

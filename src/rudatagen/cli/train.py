@@ -146,12 +146,11 @@ def evaluate_command(
     with user_errors():
         from rudatagen.evaluation.evaluate import evaluate_model, markdown_table, model_slug
 
-        settings = _evaluate_section(
-            recipe, set_, data, extra, split=split, batch_size=batch_size,
-            max_seq_length=max_seq_length, device=device,
-        )  # fmt: skip
+        flags = {"split": split, "batch_size": batch_size, "max_seq_length": max_seq_length}
+        settings = _evaluate_section(recipe, set_, data, extra, device=device, **flags)
         sets = _pair_sets(settings.data, settings.split, settings.extra)
-        overrides = _prefix_overrides(settings, query_prefix, document_prefix, symmetric_prefix)
+        prefixes = (query_prefix, document_prefix, symmetric_prefix)
+        overrides = _prefix_overrides(settings, *prefixes)
         for name in model:
             encoder = _load_encoder(name, overrides, settings)
             report = evaluate_model(encoder, sets, out, progress=not no_progress)
@@ -185,12 +184,11 @@ def shift_command(
     with user_errors():
         from rudatagen.evaluation.shift import run_shift
 
-        settings = _evaluate_section(
-            recipe, set_, data, extra, split=split, batch_size=batch_size,
-            max_seq_length=max_seq_length, device=device,
-        )  # fmt: skip
+        flags = {"split": split, "batch_size": batch_size, "max_seq_length": max_seq_length}
+        settings = _evaluate_section(recipe, set_, data, extra, device=device, **flags)
         sets = _pair_sets(settings.data, settings.split, settings.extra)
-        overrides = _prefix_overrides(settings, query_prefix, document_prefix, symmetric_prefix)
+        prefixes = (query_prefix, document_prefix, symmetric_prefix)
+        overrides = _prefix_overrides(settings, *prefixes)
         first = _load_encoder(before, overrides, settings)
         second = _load_encoder(after, overrides, settings)
         result = run_shift(first, second, sets, out, progress=not no_progress)

@@ -3,7 +3,7 @@
 Every stage reads another's records through :func:`read_run_table` (so the errors read the
 same) and writes its own through :func:`prepare_output`, :func:`write_records` and
 :func:`write_funnel`; every write is atomic. The manifest lives in ``core/manifest.py``; the
-resumable, sharded writer of generation runs in ``store.py``.
+resumable, sharded writer of generation runs in ``core/store.py``.
 """
 
 from __future__ import annotations

@@ -76,22 +76,30 @@ def markdown_table(model: str, results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def report_manifest(
+    stage: str, sets: list[PairSet], started: float, **facts: Any
+) -> dict[str, Any]:
+    """The JSON report of ``evaluate``/``shift``: a manifest naming every set it read."""
+    seconds = round(time.perf_counter() - started, 3)
+    return Manifest(
+        stage=stage,
+        inputs=[InputRef(path=pairs.source, kind=pairs.kind) for pairs in sets],
+        counts={pairs.name: len(pairs.text1) for pairs in sets},
+        wall_s=seconds,
+        seconds=seconds,
+        **facts,
+    ).to_json()
+
+
 def evaluate_model(
     encoder: Encoder, sets: list[PairSet], out: Path | None, progress: bool = False
 ) -> dict[str, Any]:
     """Metrics of one model on every set; written to ``out/{model}.json|.md`` when given."""
     started = time.perf_counter()
     results = {pairs.name: evaluate_set(encoder, pairs, progress) for pairs in sets}
-    report = Manifest(
-        stage="evaluate",
-        inputs=[InputRef(path=pairs.source, kind=pairs.kind) for pairs in sets],
-        counts={pairs.name: len(pairs.text1) for pairs in sets},
-        wall_s=round(time.perf_counter() - started, 3),
-        model=encoder.name,
-        prefixes=encoder.prefixes,
-        datasets=results,
-        seconds=round(time.perf_counter() - started, 3),
-    ).to_json()
+    report = report_manifest(
+        "evaluate", sets, started, model=encoder.name, prefixes=encoder.prefixes, datasets=results
+    )
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         slug = model_slug(encoder.name)

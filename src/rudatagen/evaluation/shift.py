@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from rudatagen.core.manifest import InputRef, Manifest, write_json_atomic
+from rudatagen.core.manifest import write_json_atomic
 from rudatagen.evaluation.encode import Encoder
-from rudatagen.evaluation.evaluate import pair_similarities
+from rudatagen.evaluation.evaluate import pair_similarities, report_manifest
 from rudatagen.evaluation.pairsets import PairSet
 from rudatagen.evaluation.stats import shift
 
@@ -165,19 +165,17 @@ def run_shift(
         datasets[pairs.name] = {**stats, "figure": figure.as_posix()}
     if not datasets:
         raise RudatagenError(f"no dataset has both positive and negative pairs: {skipped}")
-    result = Manifest(
-        stage="shift",
-        inputs=[InputRef(path=pairs.source, kind=pairs.kind) for pairs in sets],
-        counts={pairs.name: len(pairs.text1) for pairs in sets},
-        wall_s=round(time.perf_counter() - started, 3),
+    result = report_manifest(
+        "shift",
+        sets,
+        started,
         before=before.name,
         after=after.name,
         prefixes={"before": before.prefixes, "after": after.prefixes},
         rule=next(iter(datasets.values()))["rule"],
         datasets=datasets,
         skipped=skipped,
-        seconds=round(time.perf_counter() - started, 3),
-    ).to_json()
+    )
     write_json_atomic(out / "shift.json", result)
     (out / "report.md").write_text(_report_markdown(result), encoding="utf-8")
     return result

@@ -56,8 +56,9 @@ class FilterContext:
 
 
 class Filter(ABC):
-    """Base class. Subclasses set ``name``, ``version``, ``Settings`` and, if not universal,
-    ``kinds`` (the dataset kinds whose candidates they understand; empty: every kind)."""
+    """Base class. Subclasses set ``name``, ``Settings`` and, if not universal, ``kinds`` (the
+    dataset kinds whose candidates they understand; empty: every kind). ``version`` (recorded
+    in manifests) starts at "1": a filter sets its own when its logic changes."""
 
     name: ClassVar[str]
     version: ClassVar[str] = "1"

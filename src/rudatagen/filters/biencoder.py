@@ -42,7 +42,6 @@ class BiEncoderFilter(Filter):
     """
 
     name: ClassVar[str] = "biencoder"
-    version: ClassVar[str] = "1"
     Settings: ClassVar[type[BiEncoderSettings]] = BiEncoderSettings
     kinds: ClassVar[tuple[str, ...]] = ("ruhnp",)
 

@@ -69,7 +69,6 @@ class CrossEncoderFilter(Filter):
     """
 
     name: ClassVar[str] = "cross_encoder"
-    version: ClassVar[str] = "1"
     Settings: ClassVar[type[CrossEncoderSettings]] = CrossEncoderSettings
     kinds: ClassVar[tuple[str, ...]] = ("ruhnp",)
 

@@ -140,7 +140,6 @@ class DedupFilter(Filter):
     """Rejects candidates that repeat a query, an earlier candidate, or near-copy either."""
 
     name: ClassVar[str] = "dedup"
-    version: ClassVar[str] = "1"
     Settings: ClassVar[type[DedupSettings]] = DedupSettings
     kinds: ClassVar[tuple[str, ...]] = ("ruhnp",)
     settings: DedupSettings

@@ -83,7 +83,6 @@ class HeuristicFilter(Filter):
     """Rejects short, off-length, non-Russian, artefact-laden, truncated and repeated candidates."""
 
     name: ClassVar[str] = "heuristic"
-    version: ClassVar[str] = "1"
     Settings: ClassVar[type[HeuristicSettings]] = HeuristicSettings
     kinds: ClassVar[tuple[str, ...]] = ("ruhnp",)
     settings: HeuristicSettings

@@ -24,7 +24,6 @@ class LexicalFilter(Filter):
     """Rejects near-copy paraphrases and non-paraphrases too far from the query's wording."""
 
     name: ClassVar[str] = "lexical"
-    version: ClassVar[str] = "1"
     Settings: ClassVar[type[LexicalSettings]] = LexicalSettings
     kinds: ClassVar[tuple[str, ...]] = ("ruhnp",)
     settings: LexicalSettings

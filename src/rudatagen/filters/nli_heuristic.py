@@ -83,7 +83,6 @@ class NLIHeuristicFilter(Filter):
     """Rejects short, self-copying, leaked and copied pairs; cleans and flags the rest."""
 
     name: ClassVar[str] = "nli_heuristic"
-    version: ClassVar[str] = "1"
     Settings: ClassVar[type[NLIHeuristicSettings]] = NLIHeuristicSettings
     kinds: ClassVar[tuple[str, ...]] = ("wanli",)
     settings: NLIHeuristicSettings

@@ -16,13 +16,13 @@ from typing import ClassVar
 
 import numpy as np
 
+from rudatagen.core.progress import Progress
 from rudatagen.encoders import load_cross_encoder
 from rudatagen.errors import RudatagenError
 from rudatagen.filters.base import Filter, FilterResult
 from rudatagen.filters.settings import VariabilitySettings
 from rudatagen.kinds.candidates import CandidateTable
 from rudatagen.kinds.wanli import VARIABILITY
-from rudatagen.progress import Progress
 
 BELOW_QUOTA = "below_label_quota"
 
@@ -87,7 +87,6 @@ class VariabilityFilter(Filter):
     """Scores ``max_variability`` and keeps the top ``keep_fraction``, equal per label."""
 
     name: ClassVar[str] = "max_variability"
-    version: ClassVar[str] = "1"
     Settings: ClassVar[type[VariabilitySettings]] = VariabilitySettings
     kinds: ClassVar[tuple[str, ...]] = ("wanli",)
     settings: VariabilitySettings

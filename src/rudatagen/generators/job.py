@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from rudatagen.core.manifest import Manifest, merge_runs, now_iso, totals
 from rudatagen.core.stage import Stage, StageResult
+from rudatagen.core.store import RunStore
 from rudatagen.errors import RudatagenError
 from rudatagen.generators.runner import GenerationReport, Task, run_generation
 from rudatagen.generators.settings import GenerateSettings
@@ -25,7 +26,6 @@ from rudatagen.llm.client import StructuredClient
 from rudatagen.llm.registry import make_backend
 from rudatagen.llm.types import LLMBackend
 from rudatagen.sources import SourceReport, SourceText, read_source
-from rudatagen.store import RunStore
 
 OnStart = Callable[[SourceReport, GenerationReport], None]
 

@@ -11,6 +11,7 @@ from typing import Any
 import pyarrow as pa
 
 from rudatagen.errors import RudatagenError
+from rudatagen.generators.runner import LLM_FIELDS, llm_metadata
 from rudatagen.generators.settings import GenerateSettings
 from rudatagen.llm.client import Outcome
 from rudatagen.llm.types import BackendInfo, LLMRequest, Message
@@ -31,12 +32,7 @@ ROW_SCHEMA = pa.schema(
         ("query", pa.string()),
         ("pos", pa.list_(pa.string())),
         ("neg", pa.list_(pa.string())),
-        ("model", pa.string()),
-        ("backend", pa.string()),
-        ("prompt_version", pa.string()),
-        ("prompt_tokens", pa.int64()),
-        ("completion_tokens", pa.int64()),
-        ("attempts", pa.int32()),
+        *LLM_FIELDS,
     ]
 )
 
@@ -111,17 +107,12 @@ class RuHNPTask:
         return self.prompts.render("completion", text=text, examples=self.examples, **self.counts)
 
     def request(self, source: SourceText) -> LLMRequest:
-        common: dict[str, Any] = {
-            "key": source.id,
-            "schema": self.schema,
-            "max_tokens": self.llm.max_tokens,
-            "temperature": self.llm.temperature,
-            "top_p": self.llm.top_p,
-            "seed": self.llm.seed,
-        }
-        if self.llm.prompt_style == "chat":
-            return LLMRequest(messages=self.messages(source.text), **common)
-        return LLMRequest(prompt=self.completion_prompt(source.text), **common)
+        return self.llm.request(
+            source.id,
+            self.schema,
+            chat=lambda: self.messages(source.text),
+            completion=lambda: self.completion_prompt(source.text),
+        )
 
     def row(self, source: SourceText, outcome: Outcome, backend: BackendInfo) -> dict[str, Any]:
         answer = outcome.answer or {}
@@ -130,12 +121,7 @@ class RuHNPTask:
             "query": source.text,
             "pos": [_clean(x) for x in answer.get("paraphrases", [])],
             "neg": [_clean(x) for x in answer.get("non_paraphrases", [])],
-            "model": backend.model,
-            "backend": backend.backend,
-            "prompt_version": self.prompts.version,
-            "prompt_tokens": outcome.usage.prompt_tokens,
-            "completion_tokens": outcome.usage.completion_tokens,
-            "attempts": outcome.attempts,
+            **llm_metadata(outcome, backend, self.prompts.version),
         }
 
 

@@ -8,12 +8,35 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
+from rudatagen.core.progress import Progress
+from rudatagen.core.store import RunStore
 from rudatagen.llm.client import ClientStats, Outcome, StructuredClient
 from rudatagen.llm.settings import PriceSettings
 from rudatagen.llm.types import BackendInfo, LLMRequest
-from rudatagen.progress import Progress
 from rudatagen.sources import SourceText
-from rudatagen.store import RunStore
+
+# The columns every generated row carries after its task's own: who answered, with which
+# prompt files, at what cost.
+LLM_FIELDS: list[tuple[str, pa.DataType]] = [
+    ("model", pa.string()),
+    ("backend", pa.string()),
+    ("prompt_version", pa.string()),
+    ("prompt_tokens", pa.int64()),
+    ("completion_tokens", pa.int64()),
+    ("attempts", pa.int32()),
+]
+
+
+def llm_metadata(outcome: Outcome, backend: BackendInfo, prompt_version: str) -> dict[str, Any]:
+    """The :data:`LLM_FIELDS` of one row."""
+    return {
+        "model": backend.model,
+        "backend": backend.backend,
+        "prompt_version": prompt_version,
+        "prompt_tokens": outcome.usage.prompt_tokens,
+        "completion_tokens": outcome.usage.completion_tokens,
+        "attempts": outcome.attempts,
+    }
 
 
 class Task(Protocol):

@@ -11,7 +11,7 @@ reason; the kind then puts the survivors back into records (:meth:`Kind.reassemb
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -53,6 +53,15 @@ class CandidateTable:
 
     def __len__(self) -> int:
         return len(self.text)
+
+    @classmethod
+    def from_rows(
+        cls, labels: Sequence[str], rows: Iterable[tuple[str, str, str, int, int, str]]
+    ) -> CandidateTable:
+        """A table from ``(record_id, anchor, text, label code, position, field)`` rows."""
+        columns = list(zip(*rows, strict=True)) or [()] * 6
+        record_id, anchor, text, code, position, field_ = (list(c) for c in columns)
+        return cls(tuple(labels), record_id, anchor, text, code, position, field_)
 
     def code(self, label: str) -> int:
         """The code of ``label`` in this table (a one-line error for a label it does not have)."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from rudatagen.errors import RudatagenError
@@ -63,30 +62,13 @@ class RuHNP(Kind):
 
         RuHNP's labels are fixed, so ``labels`` is not read.
         """
-        record_id: list[str] = []
-        anchor: list[str] = []
-        text: list[str] = []
-        code: list[int] = []
-        position: list[int] = []
-        field: list[str] = []
-        for record in records:
-            for value, column in ((0, "pos"), (1, "neg")):
-                for index, item in enumerate(record.get(column) or ()):
-                    record_id.append(record["id"])
-                    anchor.append(record["query"])
-                    text.append("" if item is None else str(item))
-                    code.append(value)
-                    position.append(index)
-                    field.append(column)
-        return CandidateTable(
-            self.candidate_labels,
-            record_id,
-            anchor,
-            text,
-            np.asarray(code, dtype=np.int8),
-            np.asarray(position, dtype=np.int16),
-            field,
+        rows = (
+            (record["id"], record["query"], "" if item is None else str(item), code, index, column)
+            for record in records
+            for code, column in ((0, "pos"), (1, "neg"))
+            for index, item in enumerate(record.get(column) or ())
         )
+        return CandidateTable.from_rows(self.candidate_labels, rows)
 
     def reassemble(
         self,

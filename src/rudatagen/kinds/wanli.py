@@ -20,7 +20,6 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from rudatagen.errors import RudatagenError
@@ -85,11 +84,7 @@ class Wanli(Kind):
             labels = [label for label in LABELS if label in present]
         vocabulary = tuple(labels)
         contradiction = "contradiction" if "contradiction" in vocabulary else "not_entailment"
-        record_id: list[str] = []
-        anchor: list[str] = []
-        text: list[str] = []
-        code: list[int] = []
-        field: list[str] = []
+        rows: list[tuple[str, str, str, int, int, str]] = []
         for record in records:
             premise = record.get("premise") or ""
             if _is_triple(record):
@@ -102,20 +97,9 @@ class Wanli(Kind):
                         f"record {record['id']}: label {label!r} is not one of "
                         f"{', '.join(vocabulary)}"
                     )
-                record_id.append(record["id"])
-                anchor.append(premise)
-                text.append(record.get(column) or "")
-                code.append(vocabulary.index(label))
-                field.append(column)
-        return CandidateTable(
-            vocabulary,
-            record_id,
-            anchor,
-            text,
-            np.asarray(code, dtype=np.int8),
-            np.zeros(len(text), dtype=np.int16),
-            field,
-        )
+                text = record.get(column) or ""
+                rows.append((record["id"], premise, text, vocabulary.index(label), 0, column))
+        return CandidateTable.from_rows(vocabulary, rows)
 
     def reassemble(
         self,

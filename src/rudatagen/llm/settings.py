@@ -9,11 +9,13 @@ discriminated union that ``Recipe.llm`` holds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from rudatagen.llm.types import LLMRequest, Message
 from rudatagen.strict import StrictModel
 
 EMBEDDED_MODEL_NAME = "gemma-3-270m-q4_k_m (embedded demo)"
@@ -92,6 +94,28 @@ class LLMSettings(StrictModel):
     def is_embedded(self) -> bool:
         """True for the embedded demo model (llama.cpp without a GGUF of one's own)."""
         return False
+
+    def request(
+        self,
+        key: str,
+        schema: dict[str, Any] | None,
+        *,
+        chat: Callable[[], tuple[Message, ...]],
+        completion: Callable[[], str],
+    ) -> LLMRequest:
+        """One structured request in this recipe's prompt style, with its sampling settings
+        (``chat`` or ``completion`` builds the prompt: only the one the style needs runs)."""
+        common: dict[str, Any] = {
+            "key": key,
+            "schema": schema,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "seed": self.seed,
+        }
+        if self.prompt_style == "chat":
+            return LLMRequest(messages=chat(), **common)
+        return LLMRequest(prompt=completion(), **common)
 
 
 class OpenAISettings(LLMSettings):

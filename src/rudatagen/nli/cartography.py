@@ -8,7 +8,7 @@ Layout of ``OUT/`` (files compatible with allenai/cartography)::
     data_map.png                                variability vs confidence, coloured by correctness
     manifest.json                               seed fingerprint, labels, settings, timings
 
-Epochs are numbered from 0, as in allenai/cartography. ``crossencoder_training`` (the trainer
+Epochs are numbered from 0, as in allenai/cartography. ``training.cross_encoder_fit`` (the trainer
 shared with ``train-cross-encoder``) does the training; a ``TrainerCallback`` predicts over the
 whole training set in eval mode at the end of every epoch and saves the checkpoint.
 """
@@ -28,11 +28,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rudatagen.core.manifest import Manifest, now_iso, read_manifest, write_manifest
-from rudatagen.crossencoder_training import FitSettings, fit_cross_encoder, save_cross_encoder
 from rudatagen.errors import RudatagenError
 from rudatagen.nli import datamap
 from rudatagen.nli.seeds import Seed, check_size, fingerprint, label_counts
 from rudatagen.nli.settings import WanliSettings
+from rudatagen.training.cross_encoder_fit import FitSettings, fit_cross_encoder, save_cross_encoder
 
 DYNAMICS_DIR = "training_dynamics"
 CHECKPOINTS_DIR = "checkpoints"
@@ -159,7 +159,7 @@ def train_with_dynamics(
 ) -> float:
     """Train the classifier for ``epochs`` epochs, writing dynamics and checkpoints; seconds.
 
-    The training is ``crossencoder_training.fit_cross_encoder`` (one logit per label) with the
+    The training is ``training.cross_encoder_fit.fit_cross_encoder`` (one logit per label) with the
     dynamics recorder as its callback.
     """
     carto = settings.cartography

@@ -20,7 +20,7 @@ Layout of ``OUT/``::
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,10 +28,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rudatagen.config import Recipe
 from rudatagen.core.funnel import TOTAL, Funnel
 from rudatagen.core.manifest import Manifest, input_ref, now_iso, read_manifest, write_manifest
 from rudatagen.core.rundir import write_funnel, write_parquet_atomic
+from rudatagen.core.stage import Stage, StageResult
 from rudatagen.errors import RudatagenError
 from rudatagen.filters.base import FilterContext
 from rudatagen.filters.pipeline import run_stages
@@ -41,6 +41,7 @@ from rudatagen.generators.runner import GenerationReport
 from rudatagen.kinds import get_kind
 from rudatagen.nli.cartography import checkpoint_dirs
 from rudatagen.nli.selection import SelectionReport, load_checked_seeds, select_groups
+from rudatagen.nli.settings import WanliRunSettings
 from rudatagen.nli.wanli import WanliTask
 from rudatagen.sources import SourceReport
 
@@ -63,21 +64,59 @@ TRIPLES_SCHEMA = KEPT_SCHEMA.append(pa.field("entailment", pa.string())).append(
 )
 
 
-@dataclass
-class WanliResult:
+@dataclass(kw_only=True)
+class WanliResult(StageResult):
+    """``generate wanli``'s outcome; ``summary`` is the funnel in one line."""
+
     generation: JobResult
     selection: SelectionReport
-    funnel: Funnel
     kept: int
-    out: Path
 
-    def summary(self) -> str:
-        by_label = ", ".join(f"{k} {v}" for k, v in self.funnel.counts_out.items())
-        rejected = {s.name: s.total_in - s.total_out for s in self.funnel.steps}
-        return (
-            f"{sum(self.funnel.counts_in.values())} candidate pairs → {self.kept} kept "
-            f"({by_label}); heuristics rejected {rejected.get('nli_heuristic', 0)}, "
-            f"max variability dropped {rejected.get('max_variability', 0)}"
+
+def _summary(funnel: Funnel, kept: int) -> str:
+    by_label = ", ".join(f"{k} {v}" for k, v in funnel.counts_out.items())
+    rejected = {s.name: s.total_in - s.total_out for s in funnel.steps}
+    return (
+        f"{sum(funnel.counts_in.values())} candidate pairs → {kept} kept "
+        f"({by_label}); heuristics rejected {rejected.get('nli_heuristic', 0)}, "
+        f"max variability dropped {rejected.get('max_variability', 0)}"
+    )
+
+
+class WanliStage(Stage[WanliRunSettings]):
+    """``generate wanli``: seeds from a cartography run → LLM → the one filter pipeline.
+
+    ``inputs`` is the cartography directory; generation resumes, filtering is redone each time.
+    """
+
+    name = "generate"
+
+    def __init__(
+        self,
+        settings: WanliRunSettings,
+        *,
+        seed_path: Path | None = None,
+        fresh: bool = False,
+        on_selected: Callable[[SelectionReport], None] | None = None,
+        on_start: Callable[[SourceReport, GenerationReport], None] | None = None,
+    ) -> None:
+        super().__init__(settings)
+        self.seed_path = seed_path
+        self.fresh = fresh
+        self.on_selected = on_selected
+        self.on_start = on_start
+
+    def run(self, inputs: Sequence[Path], out: Path, *, progress: bool = True) -> WanliResult:
+        (cartography,) = inputs
+        return run_wanli(
+            self.settings,
+            cartography,
+            out,
+            seed_path=self.seed_path,
+            fresh=self.fresh,
+            show_progress=progress,
+            on_selected=self.on_selected,
+            on_start=self.on_start,
         )
 
 
@@ -114,7 +153,7 @@ def _read_generation(directory: Path) -> list[dict[str, Any]]:
 
 
 def run_wanli(
-    recipe: Recipe,
+    settings: WanliRunSettings,
     cartography: Path,
     out: Path,
     *,
@@ -129,19 +168,20 @@ def run_wanli(
         raise RudatagenError(f"--out {out} exists and is not a directory")
     started = time.perf_counter()
     created = now_iso()
-    seeds, path, carto_manifest = load_checked_seeds(recipe, cartography, seed_path)
-    groups, selection = select_groups(recipe, cartography, seeds, path)
+    wanli = settings.wanli
+    seeds, path, carto_manifest = load_checked_seeds(wanli, cartography, seed_path)
+    groups, selection = select_groups(wanli, cartography, seeds, path)
     if on_selected is not None:
         on_selected(selection)
     if not groups:
         raise RudatagenError(f"no seeds to prompt with: {selection.summary()}")
-    task = WanliTask(recipe, groups, carto_manifest["seed_fingerprint"])
+    task = WanliTask(wanli, settings.generate.llm, groups, carto_manifest["seed_fingerprint"])
     items = task.items()
     source_report = SourceReport(
         path=str(path), rows_read=len(seeds), candidates=len(seeds), kept=len(items)
     )
     generation = run_job(
-        recipe.generate_settings(),
+        settings.generate,
         task,
         out / GENERATION_DIR,
         fresh=fresh,
@@ -151,12 +191,12 @@ def run_wanli(
     )
     wanted = {item.id for item in items}
     rows = [r for r in _read_generation(out / GENERATION_DIR) if r["id"] in wanted]
-    mode = recipe.wanli.generation.mode
+    mode = wanli.generation.mode
 
     kind = get_kind("wanli")
-    table = kind.candidates(rows, recipe.wanli.seeds.labels)
+    table = kind.candidates(rows, wanli.seeds.labels)
     checkpoints = checkpoint_dirs(cartography)
-    carto = recipe.wanli.cartography
+    carto = wanli.cartography
     context = FilterContext(
         examples={
             guid: [(s.premise, s.hypothesis) for s in group.examples]
@@ -167,7 +207,7 @@ def run_wanli(
         max_length=carto.max_length,
         progress=show_progress,
     )
-    filters = build_filters(recipe.wanli.filter.sections(), kind.name, context)
+    filters = build_filters(wanli.filter.sections(), kind.name, context)
     funnel = Funnel(unit="candidates", counts_in=table.label_counts())
     selection_steps(funnel, selection, generation.report)
     run_stages(table, filters, funnel)
@@ -195,7 +235,7 @@ def run_wanli(
         status=generation.status,
         fingerprint=inner.fingerprint if inner is not None else None,
         inputs=[input_ref(cartography.resolve(), read_manifest(cartography))],
-        recipe=recipe.public_dict(),
+        recipe=settings.public_dict(),
         counts={"candidates": len(table), "kept": len(kept), "by_label": funnel.counts_out},
         wall_s=round(time.perf_counter() - started, 3),
         mode=mode,
@@ -217,4 +257,12 @@ def run_wanli(
         ],
     )
     write_manifest(out, manifest)
-    return WanliResult(generation, selection, funnel, len(kept), out)
+    return WanliResult(
+        out=out,
+        manifest=manifest,
+        summary=_summary(funnel, len(kept)),
+        funnel=funnel,
+        generation=generation,
+        selection=selection,
+        kept=len(kept),
+    )

@@ -10,13 +10,13 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from rudatagen.config import Recipe
 from rudatagen.encoders import load_cross_encoder
 from rudatagen.errors import RudatagenError
 from rudatagen.nli import datamap
 from rudatagen.nli.cartography import METRICS_FILE, checkpoint_dirs, read_cartography_manifest
 from rudatagen.nli.neighbours import cls_embeddings, nearest_neighbours
 from rudatagen.nli.seeds import Seed, check_size, fingerprint, read_seeds
+from rudatagen.nli.settings import WanliSettings
 from rudatagen.nli.wanli import SeedPrompt
 
 
@@ -51,13 +51,13 @@ class SelectionReport:
 
 
 def load_checked_seeds(
-    recipe: Recipe, cartography: Path, seed_path: Path | None
+    wanli: WanliSettings, cartography: Path, seed_path: Path | None
 ) -> tuple[list[Seed], Path, dict[str, Any]]:
     """The recipe's seed set, checked against the fingerprint the cartography run recorded."""
     manifest = read_cartography_manifest(cartography)
-    path = seed_path or recipe.wanli.seeds.path or Path(manifest["seed_data"])
-    seeds = read_seeds(path, recipe.wanli.seeds)
-    ours = fingerprint(seeds, recipe.wanli.seeds.labels)
+    path = seed_path or wanli.seeds.path or Path(manifest["seed_data"])
+    seeds = read_seeds(path, wanli.seeds)
+    ours = fingerprint(seeds, wanli.seeds.labels)
     if ours != manifest.get("seed_fingerprint"):
         raise RudatagenError(
             f"{cartography} was made from a different seed set (fingerprint "
@@ -81,11 +81,11 @@ def _interleave(indices: list[int], labels: list[str], variabilities: np.ndarray
 
 
 def select_groups(
-    recipe: Recipe, cartography: Path, seeds: list[Seed], seed_path: Path
+    wanli: WanliSettings, cartography: Path, seeds: list[Seed], seed_path: Path
 ) -> tuple[list[SeedPrompt], SelectionReport]:
     """Ambiguous seeds (per-label variability quantile) and their same-label neighbours."""
-    selection = recipe.wanli.selection
-    labels = recipe.wanli.seeds.labels
+    selection = wanli.selection
+    labels = wanli.seeds.labels
     check_size(seeds, labels, selection.quantile, selection.k)
     metrics = pq.read_table(cartography / METRICS_FILE, columns=["guid", "variability"])
     by_guid = dict(
@@ -106,7 +106,7 @@ def select_groups(
     checkpoints = checkpoint_dirs(cartography)
     if not checkpoints:
         raise RudatagenError(f"no checkpoints under {cartography}/checkpoints")
-    carto = recipe.wanli.cartography
+    carto = wanli.cartography
     model = load_cross_encoder(str(checkpoints[-1]), carto.device, carto.max_length)
     pairs = [(seeds[i].premise, seeds[i].hypothesis) for i in ambiguous]
     embeddings = cls_embeddings(model, pairs, selection.embed_batch_size)

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from rudatagen.filters.settings import WanliFilterSettings
+from rudatagen.generators.settings import GenerateSettings
 from rudatagen.strict import StrictModel
 
 CANONICAL_LABELS = ("entailment", "neutral", "contradiction", "not_entailment")
@@ -140,3 +141,14 @@ class WanliSettings(StrictModel):
         default_factory=WanliFilterSettings,
         description="WANLI's heuristics and the estimated-max-variability filter.",
     )
+
+
+class WanliRunSettings(StrictModel):
+    """What ``generate wanli`` reads: the generation sections and the ``wanli:`` section."""
+
+    generate: GenerateSettings = Field(default_factory=GenerateSettings)
+    wanli: WanliSettings = Field(default_factory=WanliSettings)
+
+    def public_dict(self) -> dict[str, object]:
+        """As written to the manifest: the generation sections with ``wanli`` beside them."""
+        return {**self.generate.public_dict(), "wanli": self.wanli.model_dump(mode="json")}

@@ -15,11 +15,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from rudatagen.config import Recipe
 from rudatagen.errors import RudatagenError
+from rudatagen.generators.runner import LLM_FIELDS, llm_metadata
 from rudatagen.llm.client import Outcome
+from rudatagen.llm.settings import LLMSettings
 from rudatagen.llm.types import BackendInfo, LLMRequest, Message
 from rudatagen.nli.seeds import Seed
+from rudatagen.nli.settings import GenerationSettings, WanliSettings
 from rudatagen.prompts import PromptSet, default_prompt_dir, load_prompt_set
 from rudatagen.sources import SourceText
 
@@ -41,12 +43,7 @@ ROW_SCHEMA = pa.schema(
         ("hypothesis", pa.string()),
         ("entailment", pa.string()),
         ("contradiction", pa.string()),
-        ("model", pa.string()),
-        ("backend", pa.string()),
-        ("prompt_version", pa.string()),
-        ("prompt_tokens", pa.int64()),
-        ("completion_tokens", pa.int64()),
-        ("attempts", pa.int32()),
+        *LLM_FIELDS,
     ]
 )
 
@@ -78,8 +75,7 @@ class SeedPrompt:
         return [*self.neighbours, self.seed]
 
 
-def prompt_dir_for(recipe: Recipe) -> Any:
-    generation = recipe.wanli.generation
+def prompt_dir_for(generation: GenerationSettings) -> Any:
     return generation.prompts or default_prompt_dir(f"wanli/{generation.mode}")
 
 
@@ -88,12 +84,16 @@ class WanliTask:
     row_schema = ROW_SCHEMA
 
     def __init__(
-        self, recipe: Recipe, groups: list[SeedPrompt], cartography_fingerprint: str
+        self,
+        wanli: WanliSettings,
+        llm: LLMSettings,
+        groups: list[SeedPrompt],
+        cartography_fingerprint: str,
     ) -> None:
-        self.settings = recipe.wanli
-        self.mode = self.settings.generation.mode
-        self.llm = recipe.llm
-        self.prompts: PromptSet = load_prompt_set(prompt_dir_for(recipe), VARIABLES)
+        self.settings = wanli
+        self.mode = wanli.generation.mode
+        self.llm = llm
+        self.prompts: PromptSet = load_prompt_set(prompt_dir_for(wanli.generation), VARIABLES)
         self.vocabulary = self._vocabulary()
         missing = [label for label in self.settings.seeds.labels if label not in self.vocabulary]
         if missing:
@@ -160,17 +160,12 @@ class WanliTask:
 
     def request(self, source: SourceText) -> LLMRequest:
         group = self.groups[source.id]
-        common: dict[str, Any] = {
-            "key": source.id,
-            "schema": self.schema,
-            "max_tokens": self.llm.max_tokens,
-            "temperature": self.llm.temperature,
-            "top_p": self.llm.top_p,
-            "seed": self.llm.seed,
-        }
-        if self.llm.prompt_style == "chat":
-            return LLMRequest(messages=self.messages(group), **common)
-        return LLMRequest(prompt=self.completion_prompt(group), **common)
+        return self.llm.request(
+            source.id,
+            self.schema,
+            chat=lambda: self.messages(group),
+            completion=lambda: self.completion_prompt(group),
+        )
 
     def row(self, source: SourceText, outcome: Outcome, backend: BackendInfo) -> dict[str, Any]:
         group = self.groups[source.id]
@@ -189,10 +184,5 @@ class WanliTask:
             "hypothesis": text("hypothesis"),
             "entailment": text("entailment"),
             "contradiction": text("contradiction"),
-            "model": backend.model,
-            "backend": backend.backend,
-            "prompt_version": self.prompts.version,
-            "prompt_tokens": outcome.usage.prompt_tokens,
-            "completion_tokens": outcome.usage.completion_tokens,
-            "attempts": outcome.attempts,
+            **llm_metadata(outcome, backend, self.prompts.version),
         }

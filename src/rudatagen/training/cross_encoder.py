@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from rudatagen.crossencoder_training import FitSettings, fit_cross_encoder, save_cross_encoder
 from rudatagen.errors import RudatagenError
+from rudatagen.training.cross_encoder_fit import FitSettings, fit_cross_encoder, save_cross_encoder
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 Pair = tuple[str, str, int | str]
@@ -91,7 +91,7 @@ def train_cross_encoder(
     """Fine-tune ``base_model`` (any encoder; a new head is added) on ``(text_1, text_2, label)``.
 
     The model is saved to ``out_dir`` so that ``CrossEncoder(out_dir)`` loads it; the training
-    itself is ``crossencoder_training.fit_cross_encoder``.
+    itself is ``training.cross_encoder_fit.fit_cross_encoder``.
     """
     if not 0 <= eval_fraction < 1:
         raise RudatagenError(f"eval_fraction must be in [0, 1), got {eval_fraction}")

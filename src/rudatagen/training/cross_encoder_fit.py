@@ -1,5 +1,5 @@
 """Fine-tune a sentence-transformers ``CrossEncoder``: the one training run behind
-``train-cross-encoder`` (``train_cross_encoder.py``) and cartography (``nli/cartography.py``).
+``train-cross-encoder`` (``training/cross_encoder.py``) and cartography (``nli/cartography.py``).
 
 What both share is built here from a :class:`FitSettings`: a new classification head on the base
 encoder (initialised after ``set_seed``), the loss (no label names: one logit and
