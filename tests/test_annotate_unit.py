@@ -19,9 +19,10 @@ from typer.testing import CliRunner
 
 from rudatagen.annotate.aggregate import PENDING, REVIEWED, UNRESOLVED, decide, punctuation_only
 from rudatagen.annotate.agreement import agreement
-from rudatagen.annotate.apply import apply_ruhnp
+from rudatagen.annotate.apply import apply_decisions
 from rudatagen.annotate.configs import RUHNP, WANLI, task_spec
 from rudatagen.annotate.items import load_items
+from rudatagen.annotate.label_studio.export import parse
 from rudatagen.annotate.sampling import sample
 from rudatagen.annotate.settings import AnnotateSettings
 from rudatagen.annotate.tool import AnnotationTool, Vote
@@ -84,12 +85,37 @@ def test_uncertain_needs_scores_then_orders_by_distance(generated: Path, filtere
 
 
 def test_wanli_items_and_uncertain_by_variability(shared_data: Path, tmp_path: Path) -> None:
-    run_dir = write_wanli_run(tmp_path / "wanli", wanli_rows(shared_data, 50))
+    rows = wanli_rows(shared_data, 50)
+    run_dir = write_wanli_run(tmp_path / "wanli", rows)
     run = load_items(run_dir, WANLI)
     ordered = sample(run, "uncertain", 0, None)
     variability = [i.data["max_variability"] for i in ordered]
     assert variability == sorted(variability, reverse=True)
-    assert run.items[0].data["intended_label"] == run.items[0].intended
+    first = run.items[0]
+    assert first.key == rows[0]["id"] and first.data["intended_label"] == first.intended
+    assert list(first.data) == [
+        "item_key",
+        "premise",
+        "hypothesis",
+        "intended_label",
+        "max_variability",
+    ]
+    assert first.score == round(1 - rows[0]["max_variability"], 4)
+
+
+def test_items_whose_keys_collide_are_refused(tmp_path: Path) -> None:
+    """A WANLI triple is two candidates of one row, and a WANLI item is keyed by its row."""
+    triple = {
+        "id": "t1",
+        "premise": "Поезд прибыл с опозданием.",
+        "hypothesis": None,
+        "label": "contradiction",
+        "entailment": "Поезд опоздал.",
+        "contradiction": "Поезд пришёл вовремя.",
+    }
+    run_dir = write_wanli_run(tmp_path / "triples", [triple])
+    with pytest.raises(RudatagenError, match="two wanli candidates share an item key"):
+        load_items(run_dir, WANLI)
 
 
 def _votes(*labels: str | None, revisions: dict[int, dict[str, str]] | None = None) -> list[Vote]:
@@ -139,11 +165,12 @@ def test_aggregation_rules() -> None:
     assert punctuation_only("Да, конечно", "Да конечно!") and not punctuation_only("Да", "Нет")
 
 
-def test_apply_ruhnp_moves_removes_and_corrects() -> None:
-    rows = [{"id": "r1", "query": "Запрос", "pos": ["п0", "п1"], "neg": ["н0"]}]
-    import pyarrow as pa
-
-    schema = pa.Table.from_pylist(rows).schema
+def test_apply_ruhnp_moves_removes_and_corrects(tmp_path: Path) -> None:
+    rows = [
+        {"id": "r1", "query": "Запрос", "pos": ["п0", "п1"], "neg": ["н0"]},
+        {"id": "r2", "query": "Другой", "pos": ["п2"], "neg": []},
+    ]
+    run = load_items(write_ruhnp_run(tmp_path / "run", rows), RUHNP)
     decisions = {
         "r1/pos/0": decide("r1/pos/0", _votes("non_paraphrase", "non_paraphrase"), RUHNP, {}, 2),
         "r1/pos/1": decide("r1/pos/1", _votes("broken", "paraphrase"), RUHNP, {}, 2),
@@ -155,12 +182,76 @@ def test_apply_ruhnp_moves_removes_and_corrects() -> None:
             2,
         ),
     }
-    table, counts = apply_ruhnp(rows, decisions, schema)
-    out = table.to_pylist()[0]
-    assert out["pos"] == [] and out["neg"] == ["н0!", "п0"]
+    table, counts = apply_decisions(run, decisions)
+    out, untouched = table.to_pylist()
+    assert out["pos"] == [] and out["neg"] == ["н0!", "п0"]  # moved after the list's own
     assert out["neg_status"] == ["reviewed", "reviewed"]
+    assert out["neg_labels"] == [["non_paraphrase"] * 2] * 2
     assert out["review_status"] == "reviewed"
+    assert (untouched["pos"], untouched["pos_status"]) == (["п2"], ["not_sampled"])
+    assert untouched["review_status"] == "not_sampled"
     assert counts == {"removed": 1, "moved": 1, "corrected": 1}
+
+
+def test_apply_wanli_relabels_discards_and_revises(shared_data: Path, tmp_path: Path) -> None:
+    rows = wanli_rows(shared_data, 5)
+    run = load_items(write_wanli_run(tmp_path / "wanli", rows), WANLI)
+    data = {item.key: item.data for item in run.items}
+    ids = [row["id"] for row in rows]
+    premise = {0: {"premise": "Новая посылка."}, 1: {"premise": "Новая посылка."}}
+    hypothesis = data[ids[2]]["hypothesis"] + "!"
+    plan = {
+        ids[0]: _votes("neutral", "neutral", revisions=premise),  # relabelled and revised
+        ids[1]: _votes("discard", "entailment"),
+        ids[2]: _votes("entailment", "neutral", revisions={0: {"hypothesis": hypothesis}}),
+        ids[4]: _votes("neutral"),  # one vote of two: pending
+    }
+    decisions = {key: decide(key, votes, WANLI, data[key], 2) for key, votes in plan.items()}
+    table, counts = apply_decisions(run, decisions)
+    out = {row["id"]: row for row in table.to_pylist()}
+    assert list(out) == [ids[0], ids[2], ids[3], ids[4]]  # the discarded row is gone
+    first = out[ids[0]]
+    assert (first["label"], first["intended_label"]) == ("neutral", rows[0]["label"])
+    assert first["premise"] == "Новая посылка." and first["review_status"] == "reviewed"
+    assert first["annotator_labels"] == ["neutral", "neutral"] and first["annotators"] == [
+        "a0",
+        "a1",
+    ]
+    tied = out[ids[2]]
+    assert (tied["label"], tied["review_status"]) == (rows[2]["label"], "unresolved")
+    assert tied["hypothesis"] == hypothesis  # a punctuation-only edit of a tie is applied
+    assert out[ids[3]]["review_status"] == "not_sampled" and out[ids[3]]["annotators"] == []
+    assert out[ids[4]]["review_status"] == "pending"
+    assert out[ids[3]]["max_variability"] == rows[3]["max_variability"]  # other columns stay
+    assert table.schema.names[-4:] == [
+        "review_status",
+        "intended_label",
+        "annotator_labels",
+        "annotators",
+    ]
+    assert counts == {"removed": 1, "relabelled": 1, "revised": 2}
+
+
+def test_export_maps_russian_choice_values_and_counts_unknown_ones() -> None:
+    """A project made with a config without aliases stores the Russian values."""
+
+    def task(key: str, *choices: str) -> dict:
+        result = [
+            {"from_name": "label", "type": "choices", "value": {"choices": [c]}} for c in choices
+        ]
+        annotations = [
+            {"id": i + 1, "completed_by": i + 1, "result": [r]} for i, r in enumerate(result)
+        ]
+        return {"data": {"item_key": key}, "annotations": annotations}
+
+    tasks = [task("k1", "Не парафраз", "paraphrase"), task("k2", "Следует"), {"data": {}}]
+    exported = parse(tasks, RUHNP, {1: "anna@example.org"})
+    assert [(v.annotator, v.label) for v in exported.votes["k1"]] == [
+        ("anna@example.org", "non_paraphrase"),
+        ("user-2", "paraphrase"),
+    ]
+    assert [v.label for v in exported.votes["k2"]] == [None]  # a WANLI value in a RuHNP project
+    assert (exported.unknown_choices, exported.without_key) == (1, 1)
 
 
 def test_agreement_matches_hand_values() -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from xml.etree import ElementTree
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -19,7 +22,7 @@ from rudatagen.core.manifest import (
     write_manifest,
 )
 from rudatagen.errors import RudatagenError
-from rudatagen.kinds import KINDS, Kind, get_kind, kind_of_run, kind_of_table
+from rudatagen.kinds import KINDS, AnnotationSpec, Kind, get_kind, kind_of_run, kind_of_table
 from rudatagen.publish.job import PublishStage
 from rudatagen.publish.settings import PublishSettings
 
@@ -86,6 +89,38 @@ def test_every_kind_is_complete(kind: Kind) -> None:
     for shape in kind.training_shapes:
         assert kind.prompt_roles(shape)
     assert kind.card.pretty_name and kind.card.task_categories
+    # the labelling config shows the task data the spec makes, offers its choices (as aliases)
+    # and has a text area for each revisable field
+    spec = kind.annotation
+    config = ElementTree.fromstring(spec.label_config())
+    shown = {tag.attrib["value"][1:] for tag in config.iter("Text") if "$" in tag.attrib["value"]}
+    assert shown and shown <= set(spec.item_data)
+    assert tuple(choice.attrib["alias"] for choice in config.iter("Choice")) == spec.choices
+    assert {area.attrib["name"] for area in config.iter("TextArea")} == set(spec.revisions)
+    assert set(kind.review_columns).isdisjoint(kind.record_columns)
+
+
+def test_an_annotation_spec_that_shows_no_candidate_column_is_refused() -> None:
+    fields = dataclasses.asdict(get_kind("wanli").annotation)
+    with pytest.raises(ValueError, match="not in"):
+        AnnotationSpec(**{**fields, "item_data": {"premise": "premise"}})
+    with pytest.raises(ValueError, match="revised field 'hypothesis' shows no anchor/text"):
+        AnnotationSpec(**{**fields, "item_data": {"premise": "anchor", "hypothesis": "label"}})
+
+
+def test_reassemble_drops_records_short_of_a_minimum_and_says_which() -> None:
+    kind = get_kind("ruhnp")
+    records = [
+        {"id": "a", "query": "q1", "pos": ["p1", "p2"], "neg": ["n1"], "model": "m"},
+        {"id": "b", "query": "q2", "pos": ["p3"], "neg": ["n2"], "model": "m"},
+    ]
+    table = kind.candidates(records)
+    table.reject(np.array([0, 3]), "test", ["x", "y"])  # a's first pos, b's only pos
+    kept, dropped = kind.reassemble(table, records, {"paraphrase": 1})
+    assert kept == [{**records[0], "pos": ["p2"], "neg": ["n1"]}]
+    assert dropped == [{"id": "b", "reason": "too few survivors: 0 paraphrase (min 1)"}]
+    kept, dropped = kind.reassemble(table, records, {})
+    assert [r["pos"] for r in kept] == [["p2"], []] and dropped == []
 
 
 def test_reviewed_ruhnp_drops_tied_candidates_not_records() -> None:

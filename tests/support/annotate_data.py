@@ -3,23 +3,21 @@
 RuHNP: ParaPhraser pairs grouped by either text (the query; records that have both kinds):
 strict paraphrases (class 1) become ``pos``, non-paraphrases (class -1) ``neg``; optionally
 passed through the real ``rudatagen filter`` (default recipe: heuristic, lexical, dedup), which
-writes the
-``candidates.parquet`` with scores and the manifest with thresholds. WANLI: TERRa rows with the
-agreed columns (``id``, ``premise``, ``hypothesis``, ``label``, ``seed_id``, ``neighbour_ids``,
-``max_variability``, ``heuristic_flags``); ``max_variability`` is a seeded stand-in.
+writes the ``candidates.parquet`` with scores and the manifest with thresholds. WANLI: TERRa
+rows (:func:`tests.support.run_dirs.wanli_records`) with the agreed columns (``id``,
+``premise``, ``hypothesis``, ``label``, ``seed_id``, ``neighbour_ids``, ``max_variability``,
+``heuristic_flags``); ``max_variability`` is a seeded stand-in.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import random
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+from tests.support.run_dirs import wanli_records, write_run
 
 
 def ruhnp_records(shared_data: Path, limit: int, per_list: int = 3) -> list[dict[str, Any]]:
@@ -49,16 +47,8 @@ def ruhnp_records(shared_data: Path, limit: int, per_list: int = 3) -> list[dict
 
 
 def write_ruhnp_run(root: Path, records: list[dict[str, Any]]) -> Path:
-    (root / "data").mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(records), root / "data" / "shard-00000.parquet")
-    manifest = {
-        "stage": "generate",
-        "kind": "ruhnp",
-        "fingerprint": "fixture0001",
-        "counts": {"records": len(records)},
-    }
-    (root / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    return root
+    manifest = {"stage": "generate", "kind": "ruhnp", "fingerprint": "fixture0001"}
+    return write_run(root, records, {**manifest, "counts": {"records": len(records)}})
 
 
 def filtered_ruhnp_run(generated: Path, out: Path) -> Path:
@@ -71,31 +61,23 @@ def filtered_ruhnp_run(generated: Path, out: Path) -> Path:
 
 
 def wanli_rows(shared_data: Path, limit: int, seed: int = 0) -> list[dict[str, Any]]:
+    """TERRa rows as a 3-way WANLI run: not_entailment becomes contradiction; a seeded
+    ``max_variability``."""
     rng = random.Random(seed)
-    rows = []
-    with (shared_data / "terra_train.jsonl").open(encoding="utf-8") as handle:
-        for line in handle:
-            item = json.loads(line)
-            rows.append(
-                {
-                    "id": f"wanli-{len(rows):05d}",
-                    "premise": item["premise"],
-                    "hypothesis": item["hypothesis"],
-                    "label": item["label"] if item["label"] == "entailment" else "contradiction",
-                    "seed_id": f"terra-{item['idx']}",
-                    "neighbour_ids": [f"terra-{item['idx'] + 1}"],
-                    "max_variability": round(rng.uniform(0.0, 0.5), 4),
-                    "heuristic_flags": [],
-                }
-            )
-            if len(rows) >= limit:
-                break
-    return rows
+    return [
+        {
+            **row,
+            "id": f"wanli-{index:05d}",
+            "label": row["label"] if row["label"] == "entailment" else "contradiction",
+            "seed_id": f"terra-{row['seed_id']}",
+            "neighbour_ids": [f"terra-{int(row['seed_id']) + 1}"],
+            "max_variability": round(rng.uniform(0.0, 0.5), 4),
+        }
+        for index, row in enumerate(wanli_records(shared_data, limit))
+    ]
 
 
 def write_wanli_run(root: Path, rows: list[dict[str, Any]]) -> Path:
-    (root / "data").mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows), root / "data" / "shard-00000.parquet")
-    manifest = {"stage": "generate", "kind": "wanli", "fingerprint": "fixturewanli"}
-    (root / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    return root
+    return write_run(
+        root, rows, {"stage": "generate", "kind": "wanli", "fingerprint": "fixturewanli"}
+    )

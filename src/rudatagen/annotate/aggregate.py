@@ -20,8 +20,7 @@ from typing import Any
 
 from rudatagen.annotate.configs import TaskSpec
 from rudatagen.annotate.tool import Vote
-
-PENDING, REVIEWED, UNRESOLVED, NOT_SAMPLED = "pending", "reviewed", "unresolved", "not_sampled"
+from rudatagen.kinds.review import PENDING, REVIEWED, UNRESOLVED
 
 
 @dataclass

@@ -1,47 +1,24 @@
 """Apply the decisions to a run's records: the reviewed dataset, same shape as the input.
 
-RuHNP (one row per record): a reviewed candidate goes to the list its final human label names
-(``pos`` for paraphrase, ``neg`` for non_paraphrase; candidates keep their order, ones moved from
-the other list come after), *broken* removes it, an accepted correction replaces its text;
-pending, unresolved and unsampled candidates stay where they were. Per candidate, aligned with the
-new lists: ``pos_status``/``neg_status``, ``pos_labels``/``neg_labels`` and
-``pos_annotators``/``neg_annotators`` (the votes). The record's ``review_status`` is the worst of
-its pushed candidates: unresolved > pending > reviewed; ``not_sampled`` when none was pushed.
-
-WANLI (one row per pair): ``label`` becomes the final human label, *discard* removes the row,
-accepted revisions replace ``premise``/``hypothesis``; unresolved rows stay with their machine
-label; plus ``review_status``, ``intended_label``, ``annotator_labels``, ``annotators``.
+The decisions are applied to the run's candidates (the items that were pushed), the same for
+every kind: a reviewed final label becomes the candidate's label, the discard choice
+(*broken*/*discard*) removes it, an accepted revision replaces the text it revises (its
+``anchor`` or ``text``); pending, unresolved and unsampled candidates keep their label. The kind
+then makes the reviewed records from its candidates (:meth:`Kind.apply_review`), with its review
+columns: RuHNP moves a relabelled candidate to the other list and marks each item
+(``pos_status``, ``neg_labels``, …) and the record (``review_status``: the worst of its pushed
+items, unresolved > pending > reviewed; ``not_sampled`` when none was pushed); WANLI marks each
+row (``review_status``, ``intended_label``, ``annotator_labels``, ``annotators``).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+import numpy as np
 import pyarrow as pa
 
-from rudatagen.annotate.aggregate import NOT_SAMPLED, PENDING, REVIEWED, UNRESOLVED, Decision
-from rudatagen.annotate.configs import TaskSpec
-
-KIND_OF = {"paraphrase": "pos", "non_paraphrase": "neg"}
-_RANK = {UNRESOLVED: 3, PENDING: 2, REVIEWED: 1}
-STRINGS = pa.list_(pa.string())
-NESTED = pa.list_(STRINGS)
-
-RUHNP_EXTRA = {
-    "review_status": pa.string(),
-    "pos_status": STRINGS,
-    "neg_status": STRINGS,
-    "pos_labels": NESTED,
-    "neg_labels": NESTED,
-    "pos_annotators": NESTED,
-    "neg_annotators": NESTED,
-}
-WANLI_EXTRA = {
-    "review_status": pa.string(),
-    "intended_label": pa.string(),
-    "annotator_labels": STRINGS,
-    "annotators": STRINGS,
-}
+from rudatagen.annotate.aggregate import REVIEWED, Decision
+from rudatagen.annotate.items import RunItems
+from rudatagen.kinds.review import Review
 
 
 def _schema(base: pa.Schema, extra: dict[str, pa.DataType]) -> pa.Schema:
@@ -49,71 +26,32 @@ def _schema(base: pa.Schema, extra: dict[str, pa.DataType]) -> pa.Schema:
     return pa.schema([*fields, *(pa.field(name, kind) for name, kind in extra.items())])
 
 
-def apply_ruhnp(
-    rows: list[dict[str, Any]], decisions: dict[str, Decision], schema: pa.Schema
+def apply_decisions(
+    run: RunItems, decisions: dict[str, Decision]
 ) -> tuple[pa.Table, dict[str, int]]:
-    out: list[dict[str, Any]] = []
-    counts = {"removed": 0, "moved": 0, "corrected": 0}
-    for row in rows:
-        rid = str(row["id"])
-        lists: dict[str, list[tuple[str, str, Decision | None]]] = {"pos": [], "neg": []}
-        moved: dict[str, list[tuple[str, str, Decision | None]]] = {"pos": [], "neg": []}
-        pushed: list[str] = []
-        for kind in ("pos", "neg"):
-            for index, text in enumerate(row[kind] or ()):
-                decision = decisions.get(f"{rid}/{kind}/{index}")
-                text = "" if text is None else str(text)
-                if decision is None:
-                    lists[kind].append((text, NOT_SAMPLED, None))
-                    continue
-                pushed.append(decision.status)
-                text = decision.revisions.get("text", text)
-                counts["corrected"] += "text" in decision.revisions
-                if decision.status != REVIEWED:
-                    lists[kind].append((text, decision.status, decision))
-                elif decision.final in KIND_OF:
-                    target = KIND_OF[decision.final]
-                    (lists if target == kind else moved)[target].append((text, REVIEWED, decision))
-                    counts["moved"] += target != kind
-                else:
-                    counts["removed"] += 1
-        new = dict(row)
-        for kind in ("pos", "neg"):
-            entries = lists[kind] + moved[kind]
-            new[kind] = [text for text, _, _ in entries]
-            new[f"{kind}_status"] = [status for _, status, _ in entries]
-            new[f"{kind}_labels"] = [d.labels if d else [] for _, _, d in entries]
-            new[f"{kind}_annotators"] = [d.annotators if d else [] for _, _, d in entries]
-        new["review_status"] = max(pushed, key=_RANK.__getitem__) if pushed else NOT_SAMPLED
-        out.append(new)
-    return pa.Table.from_pylist(out, schema=_schema(schema, RUHNP_EXTRA)), counts
-
-
-def apply_wanli(
-    rows: list[dict[str, Any]], decisions: dict[str, Decision], schema: pa.Schema, spec: TaskSpec
-) -> tuple[pa.Table, dict[str, int]]:
-    out: list[dict[str, Any]] = []
-    counts = {"removed": 0, "relabelled": 0, "revised": 0}
-    for row in rows:
-        decision = decisions.get(str(row["id"]))
-        new = dict(row)
-        new["intended_label"] = row["label"]
-        new["annotator_labels"] = decision.labels if decision else []
-        new["annotators"] = decision.annotators if decision else []
+    """The reviewed records of ``run`` and how many candidates were removed, relabelled and
+    revised (under the names of the kind's ``AnnotationSpec.count_names``)."""
+    kind, spec = run.kind, run.kind.annotation
+    review = Review(kind.candidates(run.rows, kind.candidate_labels))
+    table = review.table
+    removed, relabelled, revised = spec.count_names
+    counts = dict.fromkeys(spec.count_names, 0)
+    for row, item in enumerate(run.items):
+        decision = decisions.get(item.key)
         if decision is None:
-            new["review_status"] = NOT_SAMPLED
-            out.append(new)
             continue
+        review.status[row] = decision.status
+        review.labels[row] = decision.labels
+        review.annotators[row] = decision.annotators
+        for target, text in decision.revisions.items():
+            getattr(table, spec.item_data[target])[row] = text  # the anchor or the text
+        counts[revised] += bool(decision.revisions)
         if decision.final == spec.discard:
-            counts["removed"] += 1
-            continue
-        new["review_status"] = decision.status
-        if decision.status in (REVIEWED, UNRESOLVED):
-            for target, text in decision.revisions.items():
-                new[target] = text
-            counts["revised"] += bool(decision.revisions)
-        if decision.status == REVIEWED and decision.final:
-            counts["relabelled"] += decision.final != row["label"]
-            new["label"] = decision.final
-        out.append(new)
-    return pa.Table.from_pylist(out, schema=_schema(schema, WANLI_EXTRA)), counts
+            table.reject(np.array([row]), "review", [spec.discard])
+            counts[removed] += 1
+        elif decision.status == REVIEWED and decision.final is not None:
+            code = table.code(decision.final)
+            counts[relabelled] += code != int(table.label[row])
+            table.label[row] = code
+    records = kind.apply_review(review, run.rows)
+    return pa.Table.from_pylist(records, schema=_schema(run.schema, kind.review_columns)), counts

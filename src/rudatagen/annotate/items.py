@@ -1,12 +1,17 @@
-"""Turn a run directory into annotation items: one per RuHNP candidate, one per WANLI row.
+"""Turn a run directory into annotation items, one per candidate of its kind.
 
-Every item has a stable ``key`` (RuHNP ``<record id>/pos/<index>`` or ``/neg/``; WANLI the row
-id) that travels in the task data and makes push idempotent and pull able to map back. The
-machine's label is the intended one (``pos`` → paraphrase, ``neg`` → non_paraphrase, WANLI
-``label``). ``distance`` is how far the item's filter scores lie from the filter thresholds, each
-normalised by that score's standard deviation over the run (smaller = less certain; scores that
-are constant over the run are ignored; ``None`` when the run has no scores); WANLI uses
-``-max_variability``, so more ambiguous rows come first.
+The candidates are the ones the filters see (:meth:`Kind.candidates`): one per RuHNP ``pos`` or
+``neg`` item, one per WANLI row. Each item has a stable ``key`` (the kind's
+``AnnotationSpec.item_key``: RuHNP ``<record id>/pos/<index>`` or ``/neg/``, WANLI the row id)
+that travels in the task data and makes push idempotent and pull able to map back; the task data
+are the candidate columns the spec's ``item_data`` names. The machine's label is the candidate's
+intended one (``pos`` → paraphrase, ``neg`` → non_paraphrase, WANLI ``label``).
+
+``distance`` says how sure the machine is (smaller = less sure). By default it is how far the
+item's filter scores (``candidates.parquet``) lie from the filter thresholds, each normalised by
+that score's standard deviation over the run (scores that are constant over the run are ignored;
+``None`` when the run has no scores). A kind whose spec names an ``ambiguity_column`` (WANLI:
+``max_variability``) uses minus that column instead, so the most ambiguous records come first.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from string import Formatter
 from typing import Any
 
 import numpy as np
@@ -25,10 +31,8 @@ from rudatagen.annotate.configs import TaskSpec
 from rudatagen.core.manifest import Manifest, read_manifest
 from rudatagen.core.rundir import read_run_table
 from rudatagen.errors import RudatagenError
-
-RUHNP_COLUMNS = ("id", "query", "pos", "neg")
-WANLI_COLUMNS = ("id", "premise", "hypothesis", "label")
-KINDS = {"pos": "paraphrase", "neg": "non_paraphrase"}
+from rudatagen.kinds import Kind, get_kind
+from rudatagen.kinds.candidates import CandidateTable
 
 # score column -> (filter name, {intended label: setting names holding its threshold(s)})
 THRESHOLDS: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
@@ -74,7 +78,8 @@ class Item:
 
 @dataclass
 class RunItems:
-    """The items of one run directory, its records/rows as read, and its run id."""
+    """The items of one run directory (one per candidate, in the candidates' order), its
+    records/rows as read, its kind and its run id."""
 
     task: str
     items: list[Item]
@@ -83,6 +88,7 @@ class RunItems:
     has_scores: bool
     schema: pa.Schema
     notes: list[str]
+    kind: Kind
 
 
 def read_rows(run_dir: Path, required: tuple[str, ...]) -> tuple[list[dict[str, Any]], pa.Schema]:
@@ -105,41 +111,74 @@ def run_id_of(run_dir: Path, manifest: Manifest | None) -> str:
 
 
 def load_items(run_dir: Path, spec: TaskSpec) -> RunItems:
-    if spec.name == "ruhnp":
-        return _ruhnp_items(run_dir)
-    return _wanli_items(run_dir)
-
-
-def _ruhnp_items(run_dir: Path) -> RunItems:
-    rows, schema = read_rows(run_dir, RUHNP_COLUMNS)
+    """The items of the run at ``run_dir``, whose kind reviews with ``spec``."""
+    kind = get_kind(spec.name)
+    rows, schema = read_rows(run_dir, kind.record_columns)
     manifest = read_manifest(run_dir)
+    table = kind.candidates(rows, kind.candidate_labels)
+    items = [
+        Item(key, data, table.label_of(row)) for row, (key, data) in enumerate(_keyed(table, spec))
+    ]
     notes: list[str] = []
-    scores = _candidate_scores(run_dir, notes)
-    items: list[Item] = []
-    for row in rows:
-        rid = str(row["id"])
-        for kind, label in KINDS.items():
-            for index, text in enumerate(row[kind] or ()):
-                key = f"{rid}/{kind}/{index}"
-                data = {
-                    "item_key": key,
-                    "record_id": rid,
-                    "kind": kind,
-                    "index": index,
-                    "query": row["query"],
-                    "text": "" if text is None else str(text),
-                }
-                item = Item(key, data, label)
-                found = scores.get((rid, label))
-                if found is not None and index < len(found) and found[index][0] == data["text"]:
-                    item.data["scores"] = found[index][1]
-                items.append(item)
+    if spec.ambiguity_column is not None:
+        has_scores = spec.ambiguity_column in schema.names and _ambiguity(
+            items, table, rows, spec.ambiguity_column
+        )
+    else:
+        has_scores = _filter_scores(items, table, _candidate_scores(run_dir, notes), notes)
+        if has_scores:
+            _set_distances(items, (manifest.extra("filters") if manifest else None) or [])
+    run_id = run_id_of(run_dir, manifest)
+    return RunItems(spec.name, items, rows, run_id, has_scores, schema, notes, kind)
+
+
+def _keyed(table: CandidateTable, spec: TaskSpec) -> list[tuple[str, dict[str, Any]]]:
+    """Each candidate's item key and task data, as ``spec`` says; a one-line error when two
+    candidates would share a key."""
+    key_columns = [name for _, name, _, _ in Formatter().parse(spec.item_key) if name]
+    out = []
+    for row in range(len(table)):
+        key = spec.item_key.format(**{column: table.cell(row, column) for column in key_columns})
+        data = {name: table.cell(row, column) for name, column in spec.item_data.items()}
+        out.append((key, {"item_key": key, **data}))
+    if len({key for key, _ in out}) != len(out):
+        raise RudatagenError(f"two {spec.name} candidates share an item key ({spec.item_key})")
+    return out
+
+
+def _ambiguity(
+    items: list[Item], table: CandidateTable, rows: list[dict[str, Any]], column: str
+) -> bool:
+    """Distance (minus the value) and pre-annotation score (1 - value) from a record column."""
+    record_of = {row["id"]: row for row in rows}
+    found = False
+    for row, item in enumerate(items):
+        value = record_of[table.record_id[row]].get(column)
+        if value is not None and math.isfinite(float(value)):
+            item.distance = -float(value)
+            item.score = round(min(max(1.0 - float(value), 0.0), 1.0), 4)
+            item.data[column] = float(value)
+            found = True
+    return found
+
+
+def _filter_scores(
+    items: list[Item],
+    table: CandidateTable,
+    scores: dict[tuple[str, str], list[tuple[str, dict[str, float]]]],
+    notes: list[str],
+) -> bool:
+    """Give each item the scores of its kept candidate in ``candidates.parquet`` (same record,
+    label, position and text), in ``data["scores"]``; whether any matched."""
+    for row, item in enumerate(items):
+        found = scores.get((str(table.record_id[row]), item.intended))
+        index = int(table.position[row])
+        if found is not None and index < len(found) and found[index][0] == table.text[row]:
+            item.data["scores"] = found[index][1]
     has_scores = any("scores" in item.data for item in items)
     if scores and not has_scores:
         notes.append("candidates.parquet does not match data/ (no scores used)")
-    if has_scores:
-        _set_distances(items, (manifest.extra("filters") if manifest else None) or [])
-    return RunItems("ruhnp", items, rows, run_id_of(run_dir, manifest), has_scores, schema, notes)
+    return has_scores
 
 
 def _candidate_scores(
@@ -196,27 +235,3 @@ def _set_distances(items: list[Item], filters: list[dict[str, Any]]) -> None:
         item.distance = best
         if math.isfinite(best):
             item.score = round(0.5 + 0.5 * math.tanh(best), 4)
-
-
-def _wanli_items(run_dir: Path) -> RunItems:
-    rows, schema = read_rows(run_dir, WANLI_COLUMNS)
-    manifest = read_manifest(run_dir)
-    items: list[Item] = []
-    has_scores = "max_variability" in schema.names
-    for row in rows:
-        key = str(row["id"])
-        data = {
-            "item_key": key,
-            "premise": row["premise"],
-            "hypothesis": row["hypothesis"],
-            "intended_label": row["label"],
-        }
-        variability = row.get("max_variability")
-        item = Item(key, data, str(row["label"]))
-        if variability is not None and math.isfinite(float(variability)):
-            item.distance = -float(variability)
-            item.score = round(min(max(1.0 - float(variability), 0.0), 1.0), 4)
-            data["max_variability"] = float(variability)
-        items.append(item)
-    has_scores = has_scores and any(i.distance is not None for i in items)
-    return RunItems("wanli", items, rows, run_id_of(run_dir, manifest), has_scores, schema, [])

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from rudatagen.annotate.aggregate import Decision, decide
 from rudatagen.annotate.agreement import agreement
-from rudatagen.annotate.apply import apply_ruhnp, apply_wanli
+from rudatagen.annotate.apply import apply_decisions
 from rudatagen.annotate.items import Item, load_items
 from rudatagen.annotate.reports import agreement_markdown
 from rudatagen.annotate.settings import AnnotateSettings
@@ -125,10 +125,7 @@ class AnnotatePull(Stage[AnnotateSettings]):
             if key in items
         ]
         by_key = {d.key: d for d in decisions}
-        if spec.name == "ruhnp":
-            table, applied = apply_ruhnp(run.rows, by_key, run.schema)
-        else:
-            table, applied = apply_wanli(run.rows, by_key, run.schema, spec)
+        table, applied = apply_decisions(run, by_key)
         report = agreement(decisions, {k: i.intended for k, i in items.items()}, spec)
 
         prepare_output(out, [in_dir])

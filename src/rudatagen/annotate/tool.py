@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from rudatagen.annotate.configs import TaskSpec
 from rudatagen.annotate.items import Item
@@ -88,9 +88,34 @@ class ProjectStatus:
         return dict(self.__dict__)
 
 
+@dataclass(frozen=True)
+class PushPlan:
+    """What one push asks of the tool, beyond the items."""
+
+    project: str  # the project's title
+    spec: TaskSpec  # the review task (the kind's)
+    annotators: int  # annotations wanted per task
+    run_id: str  # the version of the machine's labels (the pre-annotations)
+    batch_size: int  # tasks per import request
+    progress: bool = True
+
+
+class OpenedProject(NamedTuple):
+    """A project found or created for a push, and the item keys already in it."""
+
+    project_id: int | str
+    created: bool
+    keys: set[str]
+
+
 class AnnotationTool(ABC):
     """A server where people label items. Errors are one-line :class:`RudatagenError`;
-    credentials come from the environment and never reach a message or a manifest."""
+    credentials come from the environment and never reach a message or a manifest.
+
+    A push is the same for every tool (:meth:`push`: only the items whose keys the project does
+    not hold yet are added); a tool supplies the project (:meth:`open_project`) and the import
+    (:meth:`add_items`).
+    """
 
     name: ClassVar[str]
     manifest_key: ClassVar[str]  # the key of ``Exported.where`` in a pull's manifest
@@ -100,7 +125,6 @@ class AnnotationTool(ABC):
     def from_settings(cls, settings: AnnotateSettings) -> AnnotationTool:
         """The tool as the ``annotate:`` section configures it (connecting may wait for use)."""
 
-    @abstractmethod
     def push(
         self,
         project: str,
@@ -115,6 +139,23 @@ class AnnotationTool(ABC):
         """Find or create the project for ``spec`` and add the items not in it yet, in batches
         (idempotent: an interrupted push is completed by pushing again). Each task carries the
         machine's label as a pre-annotation of version ``run_id``."""
+        plan = PushPlan(project, spec, annotators, run_id, batch_size, progress)
+        opened = self.open_project(plan)
+        missing = [item for item in items if item.key not in opened.keys]
+        self.add_items(opened.project_id, missing, plan)
+        already = len(items) - len(missing)
+        return PushReport(project, opened.project_id, opened.created, already, len(missing))
+
+    @abstractmethod
+    def open_project(self, plan: PushPlan) -> OpenedProject:
+        """The project titled ``plan.project``, created when missing (checked to review
+        ``plan.spec``'s kind when found) and set to ``plan.annotators`` per task and predictions
+        of version ``plan.run_id``; with the item keys already in it."""
+
+    @abstractmethod
+    def add_items(self, project_id: int | str, items: list[Item], plan: PushPlan) -> None:
+        """Import ``items`` into the project in batches of ``plan.batch_size``, each with the
+        machine's label as a pre-annotation of version ``plan.run_id``."""
 
     @abstractmethod
     def status(self, project: str) -> ProjectStatus:

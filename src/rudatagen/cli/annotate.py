@@ -1,8 +1,8 @@
 """``rudatagen annotate push|status|pull``: the round trip through the annotation tool.
 
-Settings come from the recipe's ``annotate:`` section (``--recipe``, ``--set``); the flags below
-override it. The tool is ``annotate.tool`` (Label Studio: URL from ``--url``, ``annotate.url`` or
-``LABEL_STUDIO_URL``, the key from ``LABEL_STUDIO_API_KEY`` only).
+Settings come from the recipe's ``annotate:`` section (``--recipe``, ``--set``); the flags after
+them override it. The tool is ``annotate.tool`` (Label Studio: URL from ``--url``,
+``annotate.url`` or ``LABEL_STUDIO_URL``, the key from ``LABEL_STUDIO_API_KEY`` only).
 """
 
 from __future__ import annotations
@@ -49,7 +49,11 @@ def _settings(recipe: Path | None, set_: list[str] | None, **flags: Any) -> Anno
 @annotate_app.command("push")
 def push_command(
     in_dir: Annotated[Path, typer.Option("--in", "-i", help="A generation or filter run.")],
+    kind: KindOption = None,
+    recipe: RecipeOption = None,
+    set_: SetOption = None,
     project: ProjectOption = None,
+    url: UrlOption = None,
     sample: Annotated[
         int | None,
         typer.Option("--sample", "-n", help="How many items (default: annotate.sample, or all)."),
@@ -75,10 +79,6 @@ def push_command(
         int | None,
         typer.Option("--batch-size", help="Tasks per import (default: annotate.batch_size, 500)."),
     ] = None,
-    url: UrlOption = None,
-    kind: KindOption = None,
-    recipe: RecipeOption = None,
-    set_: SetOption = None,
 ) -> None:
     """Sample items, create or find the project, import the tasks not yet there."""
     with user_errors():
@@ -106,11 +106,11 @@ def push_command(
 
 @annotate_app.command("status")
 def status_command(
+    recipe: RecipeOption = None,
+    set_: SetOption = None,
     project: ProjectOption = None,
     url: UrlOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    recipe: RecipeOption = None,
-    set_: SetOption = None,
 ) -> None:
     """Tasks, annotated, pending, and annotations per annotator."""
     with user_errors():
@@ -129,7 +129,11 @@ def status_command(
 def pull_command(
     in_dir: Annotated[Path, typer.Option("--in", "-i", help="The run that was pushed.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where the reviewed run goes.")],
+    kind: KindOption = None,
+    recipe: RecipeOption = None,
+    set_: SetOption = None,
     project: ProjectOption = None,
+    url: UrlOption = None,
     min_annotations: Annotated[
         int | None,
         typer.Option(
@@ -138,10 +142,6 @@ def pull_command(
             "the project's annotators per task).",
         ),
     ] = None,
-    url: UrlOption = None,
-    kind: KindOption = None,
-    recipe: RecipeOption = None,
-    set_: SetOption = None,
 ) -> None:
     """Export the annotations, aggregate them, write the reviewed run and the agreement."""
     with user_errors():

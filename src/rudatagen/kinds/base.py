@@ -2,10 +2,11 @@
 
 A kind knows its record columns (in run directories) and its reference columns (published), the
 column that groups rows for splits, how a record splits into scored candidates and is put back
-together (filters), how it is checked and summarised, how it becomes training rows and
-evaluation pairs, how Label Studio shows it (:class:`AnnotationSpec`) and what its dataset card
-says. Adding a kind is one module under ``kinds/`` plus one registry line in
-``kinds/__init__.py`` (and its prompt and annotation files).
+together (filters) and how its reviewed candidates become records again (``annotate pull``),
+how it is checked and summarised, how it becomes training rows and evaluation pairs, how Label
+Studio shows its candidates (:class:`AnnotationSpec`) and what its dataset card says. Adding a
+kind is one module under ``kinds/`` plus one registry line in ``kinds/__init__.py`` (and its
+prompt and annotation files).
 """
 
 from __future__ import annotations
@@ -16,22 +17,33 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean, median
+from string import Formatter
 from typing import Any, ClassVar
 
+import numpy as np
 import pyarrow as pa
 
 from rudatagen.errors import RudatagenError
-from rudatagen.kinds.candidates import CandidateTable, Reassembled
+from rudatagen.kinds.candidates import COLUMNS, CandidateTable, Reassembled
+from rudatagen.kinds.review import UNRESOLVED, Review
 from rudatagen.kinds.shapes import PairSet, TrainingRows
 
 PACKAGED_CONFIGS = Path(__file__).resolve().parents[1] / "_annotation"
 REPO_CONFIGS = Path(__file__).resolve().parents[3] / "annotation"
-UNRESOLVED = "unresolved"  # a review status: annotators disagreed, nobody decided
+Record = dict[str, Any]  # one record (row) of a run
 
 
 @dataclass(frozen=True)
 class AnnotationSpec:
-    """One review task: its config file, label choices and revisable text fields."""
+    """One review task: its config file, label choices, revisable text fields, and how a
+    candidate (:meth:`Kind.candidates`) becomes an item: its key and the task data it shows.
+
+    ``item_key`` is a format string over candidate columns (``record_id``, ``field``,
+    ``position``, …) that names each candidate of a run once and for good: it makes a push
+    idempotent and lets a pull map the votes back. ``item_data`` maps each task data field (the
+    ``$names`` of the labelling config) to the candidate column it shows; a revisable field must
+    show ``anchor`` or ``text``, which is where its revision goes back.
+    """
 
     name: str
     config_file: str
@@ -42,6 +54,23 @@ class AnnotationSpec:
     revisions: dict[str, str]  # TextArea control name -> the data field it revises
     title: str
     scores_from: str  # where the scores behind --strategy uncertain come from
+    item_key: str
+    item_data: dict[str, str]  # task data field -> candidate column
+    # A record column that says how ambiguous a record is (higher = less certain) for
+    # --strategy uncertain; None: the distance of the candidates' filter scores
+    # (candidates.parquet) to the filter thresholds.
+    ambiguity_column: str | None = None
+    # The pull's count keys for the removed, relabelled and revised candidates.
+    count_names: tuple[str, str, str] = ("removed", "relabelled", "revised")
+
+    def __post_init__(self) -> None:
+        shown = set(self.item_data.values())
+        keyed = {name for _, name, _, _ in Formatter().parse(self.item_key) if name}
+        if not shown | keyed <= set(COLUMNS):
+            raise ValueError(f"{self.name}: item_key/item_data name a column not in {COLUMNS}")
+        for target in self.revisions.values():
+            if self.item_data.get(target) not in ("anchor", "text"):
+                raise ValueError(f"{self.name}: revised field {target!r} shows no anchor/text")
 
     @property
     def choices(self) -> tuple[str, ...]:
@@ -90,6 +119,7 @@ class Kind(ABC):
     training_shapes: ClassVar[tuple[str, ...]]  # "triplets" and/or "pairs"
     candidate_labels: ClassVar[tuple[str, ...]]  # intended labels of its candidates, in order
     annotation: ClassVar[AnnotationSpec]
+    review_columns: ClassVar[dict[str, pa.DataType]]  # what a reviewed run adds to the records
     card: ClassVar[CardFacts]
 
     @property
@@ -114,15 +144,43 @@ class Kind(ABC):
         set is a one-line error.
         """
 
-    @abstractmethod
     def reassemble(
-        self,
-        table: CandidateTable,
-        records: Sequence[dict[str, Any]],
-        minimums: Mapping[str, int],
+        self, table: CandidateTable, records: Sequence[Record], minimums: Mapping[str, int]
     ) -> Reassembled:
-        """Put the surviving candidates back into records; drop, with a reason, the records
-        left with fewer survivors of a label than ``minimums[label]`` (labels not named: 0)."""
+        """Put the surviving candidates back into records (:meth:`rebuild`), in record order;
+        drop, with a reason, the records left with fewer survivors of a label than
+        ``minimums[label]`` (labels not named: 0)."""
+        survivors = table.rows_by_record(alive_only=True)
+        kept, dropped = [], []
+        for record in records:
+            rows = survivors.get(record["id"], [])
+            shortfall = _shortfall(table, rows, minimums)
+            if shortfall:
+                dropped.append({"id": record["id"], "reason": f"too few survivors: {shortfall}"})
+            else:
+                kept.extend(self.rebuild(record, table, rows))
+        return Reassembled(kept, dropped)
+
+    @abstractmethod
+    def rebuild(self, record: Record, table: CandidateTable, rows: list[int]) -> list[Record]:
+        """The record(s) ``record`` becomes from its surviving candidates ``rows`` (table
+        rows, in table order)."""
+
+    # -- review ----------------------------------------------------------------------------
+
+    def apply_review(self, review: Review, records: Sequence[Record]) -> list[Record]:
+        """The reviewed records (:meth:`rebuild_reviewed`), in record order, each with the
+        :attr:`review_columns`."""
+        candidates = review.table.rows_by_record()
+        out: list[Record] = []
+        for record in records:
+            out.extend(self.rebuild_reviewed(record, review, candidates.get(record["id"], [])))
+        return out
+
+    @abstractmethod
+    def rebuild_reviewed(self, record: Record, review: Review, rows: list[int]) -> list[Record]:
+        """The record(s) ``record`` becomes after review, from all its candidates ``rows``
+        (removed ones included: their ``alive`` is False)."""
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -172,3 +230,13 @@ class Kind(ABC):
 
 def label_counts(values: list[str]) -> dict[str, int]:
     return dict(sorted(Counter(values).items()))
+
+
+def _shortfall(table: CandidateTable, rows: list[int], minimums: Mapping[str, int]) -> str | None:
+    """``"2 paraphrase (min 1), 0 non_paraphrase (min 1)"`` when ``rows`` miss a minimum."""
+    counts = np.bincount(table.label[rows].astype(np.int64), minlength=len(table.labels))
+    named = [(label, int(counts[code])) for code, label in enumerate(table.labels)]
+    named = [(label, n) for label, n in named if label in minimums]
+    if all(n >= minimums[label] for label, n in named):
+        return None
+    return ", ".join(f"{n} {label} (min {minimums[label]})" for label, n in named)

@@ -20,6 +20,8 @@ import pyarrow as pa
 
 from rudatagen.errors import RudatagenError
 
+COLUMNS = ("record_id", "anchor", "text", "label", "position", "field")  # what every candidate has
+
 
 @dataclass
 class CandidateTable:
@@ -88,6 +90,25 @@ class CandidateTable:
 
     def alive_rows(self) -> np.ndarray:
         return np.flatnonzero(self.alive)
+
+    def rows_by_record(self, alive_only: bool = False) -> dict[str, list[int]]:
+        """The candidates (all, or the alive ones) of each record id, in table order."""
+        grouped: dict[str, list[int]] = {}
+        rows = self.alive_rows().tolist() if alive_only else range(len(self))
+        for row in rows:
+            grouped.setdefault(self.record_id[row], []).append(row)
+        return grouped
+
+    def cell(self, row: int, column: str) -> str | int:
+        """One candidate's value in ``column`` (one of :data:`COLUMNS`), as plain Python:
+        ``label`` as its name, ``position`` as an int, the others as strings."""
+        if column == "label":
+            return self.label_of(row)
+        if column == "position":
+            return int(self.position[row])
+        if column not in COLUMNS:
+            raise RudatagenError(f"no candidate column {column!r}; choose one of {COLUMNS}")
+        return str(getattr(self, column)[row])
 
     def set_scores(self, column: str, rows: np.ndarray, values: np.ndarray) -> None:
         """Store a score column (NaN for candidates the filter did not see)."""

@@ -4,22 +4,30 @@ The reference is deepvk/ru-HNP. For training a record gives up to ``combinations
 ``(anchor=query, positive, negative)`` from the |pos| × |neg| grid, diagonals first, so every
 positive and every negative is used before any repeats; the query takes the ``query`` prefix and
 the candidates the ``document`` prefix. For evaluation every candidate is a pair with the query
-(pos → 1, neg → 0), and every (pos, neg) combination a triplet. For filtering every ``pos``
-item is a ``paraphrase`` candidate and every ``neg`` item a ``non_paraphrase`` one, anchored on
-the query; a record keeps its surviving items in their order.
+(pos → 1, neg → 0), and every (pos, neg) combination a triplet. For filtering and review every
+``pos`` item is a ``paraphrase`` candidate and every ``neg`` item a ``non_paraphrase`` one,
+anchored on the query; a record keeps its surviving items in their order. Review may move a
+candidate to the other list (it then comes after that list's own items), remove it (*broken*) or
+correct its text; the reviewed record marks each item with its review (``pos_status``,
+``pos_labels``, ``pos_annotators`` and the same for ``neg``, aligned with the lists) and itself
+with the worst status of its reviewed items (``review_status``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
 from rudatagen.errors import RudatagenError
-from rudatagen.kinds.base import UNRESOLVED, AnnotationSpec, CardFacts, Kind, length_stats
-from rudatagen.kinds.candidates import CandidateTable, Reassembled
+from rudatagen.kinds.base import AnnotationSpec, CardFacts, Kind, Record, length_stats
+from rudatagen.kinds.candidates import CandidateTable
+from rudatagen.kinds.review import UNRESOLVED, Review
 from rudatagen.kinds.shapes import PairSet, TrainingRows, strings
+
+LISTS = ("pos", "neg")  # the record's candidate lists, in the order of candidate_labels
+STRINGS = pa.list_(pa.string())
 
 
 class RuHNP(Kind):
@@ -42,7 +50,22 @@ class RuHNP(Kind):
         revisions={"correction": "text"},
         title="RuHNP review",
         scores_from="candidates.parquet from `rudatagen filter`",
+        item_key="{record_id}/{field}/{position}",
+        item_data={
+            "record_id": "record_id",
+            "kind": "field",
+            "index": "position",
+            "query": "anchor",
+            "text": "text",
+        },
+        count_names=("removed", "moved", "corrected"),
     )
+    review_columns: ClassVar[dict[str, pa.DataType]] = {
+        "review_status": pa.string(),
+        **{f"{column}_status": STRINGS for column in LISTS},
+        **{f"{column}_labels": pa.list_(STRINGS) for column in LISTS},
+        **{f"{column}_annotators": pa.list_(STRINGS) for column in LISTS},
+    }
     card = CardFacts(
         pretty_name="ru-HNP (rudatagen)",
         summary="RuHNP-style paraphrase / hard-non-paraphrase data for training Russian sentence "
@@ -65,40 +88,28 @@ class RuHNP(Kind):
         rows = (
             (record["id"], record["query"], "" if item is None else str(item), code, index, column)
             for record in records
-            for code, column in ((0, "pos"), (1, "neg"))
+            for code, column in enumerate(LISTS)
             for index, item in enumerate(record.get(column) or ())
         )
         return CandidateTable.from_rows(self.candidate_labels, rows)
 
-    def reassemble(
-        self,
-        table: CandidateTable,
-        records: Sequence[dict[str, Any]],
-        minimums: Mapping[str, int],
-    ) -> Reassembled:
-        """Records keep their surviving ``pos``/``neg`` in order; too few survivors drop one."""
-        survivors: dict[str, tuple[list[tuple[int, str]], list[tuple[int, str]]]] = {}
-        for row in table.alive_rows().tolist():
-            lists = survivors.setdefault(table.record_id[row], ([], []))
-            lists[int(table.label[row])].append((int(table.position[row]), table.text[row]))
-        min_pos = minimums.get("paraphrase", 0)
-        min_neg = minimums.get("non_paraphrase", 0)
-        kept, dropped = [], []
-        for record in records:
-            found = survivors.get(record["id"], ([], []))
-            pos = [text for _, text in sorted(found[0])]
-            neg = [text for _, text in sorted(found[1])]
-            if len(pos) < min_pos or len(neg) < min_neg:
-                dropped.append(
-                    {
-                        "id": record["id"],
-                        "reason": f"too few survivors: {len(pos)} pos (min {min_pos}), "
-                        f"{len(neg)} neg (min {min_neg})",
-                    }
-                )
-                continue
-            kept.append({**record, "pos": pos, "neg": neg})
-        return Reassembled(kept, dropped)
+    def rebuild(self, record: Record, table: CandidateTable, rows: list[int]) -> list[Record]:
+        """The record with its surviving ``pos``/``neg`` items, in order."""
+        lists = _lists(table, rows)
+        return [{**record, **{column: [table.text[r] for r in lists[column]] for column in LISTS}}]
+
+    def rebuild_reviewed(self, record: Record, review: Review, rows: list[int]) -> list[Record]:
+        """The record with its kept items in their (new) lists, each list's review marks aligned
+        with it, and the worst status of its reviewed items."""
+        table = review.table
+        new = dict(record)
+        for column, kept in _lists(table, [r for r in rows if table.alive[r]]).items():
+            new[column] = [table.text[r] for r in kept]
+            new[f"{column}_status"] = [review.status[r] for r in kept]
+            new[f"{column}_labels"] = [review.labels[r] for r in kept]
+            new[f"{column}_annotators"] = [review.annotators[r] for r in kept]
+        new["review_status"] = review.worst(rows)
+        return [new]
 
     def reference_rows(
         self, table: pa.Table, keep_unresolved: bool
@@ -175,3 +186,14 @@ class RuHNP(Kind):
                 out.add(row["query"], text, 0)
             out.triplets.extend((row["query"], p, n) for p in pos for n in neg)
         return out
+
+
+def _lists(table: CandidateTable, rows: list[int]) -> dict[str, list[int]]:
+    """The candidates ``rows`` by the list their label puts them in: the list's own items in
+    their order, then the ones whose label moved them there (reviewed), in theirs."""
+    lists: dict[str, list[int]] = {column: [] for column in LISTS}
+    for row in rows:
+        lists[LISTS[int(table.label[row])]].append(row)
+    for column, members in lists.items():
+        members.sort(key=lambda r: (table.field[r] != column, int(table.position[r])))
+    return lists

@@ -14,22 +14,19 @@ import contextlib
 import json
 import time
 from typing import Any
+from xml.etree import ElementTree
 
 from rudatagen.annotate.configs import TaskSpec
 from rudatagen.annotate.label_studio.connection import Connection
 from rudatagen.annotate.tool import Exported, Vote
 from rudatagen.errors import RudatagenError
 
-# The Russian choice values, in case a config without aliases was used in the project.
-RUSSIAN_VALUES = {
-    "Парафраз": "paraphrase",
-    "Не парафраз": "non_paraphrase",
-    "Битый текст": "broken",
-    "Следует": "entailment",
-    "Нейтрально": "neutral",
-    "Противоречие": "contradiction",
-    "Отбросить": "discard",
-}
+
+def choice_codes(spec: TaskSpec) -> dict[str, str]:
+    """The Russian value → code (``alias``) of each choice in the spec's labelling config, for a
+    project whose config has no aliases (its results hold the values)."""
+    choices = ElementTree.fromstring(spec.label_config()).iter("Choice")
+    return {c.attrib["value"]: c.attrib["alias"] for c in choices if "alias" in c.attrib}
 
 
 def snapshot(conn: Connection, project_id: int, *, timeout: float = 600.0) -> list[dict[str, Any]]:
@@ -58,12 +55,14 @@ def snapshot(conn: Connection, project_id: int, *, timeout: float = 600.0) -> li
     return tasks
 
 
-def _choice(result: list[dict[str, Any]], spec: TaskSpec) -> tuple[str | None, bool]:
+def _choice(
+    result: list[dict[str, Any]], spec: TaskSpec, codes: dict[str, str]
+) -> tuple[str | None, bool]:
     for region in result:
         if region.get("from_name") == spec.choice_from and region.get("type") == "choices":
             values = (region.get("value") or {}).get("choices") or []
             if values:
-                value = RUSSIAN_VALUES.get(values[0], values[0])
+                value = codes.get(values[0], values[0])
                 return (value, False) if value in spec.choices else (None, True)
     return None, False
 
@@ -87,6 +86,7 @@ def parse(tasks: list[dict[str, Any]], spec: TaskSpec, names: dict[int, str]) ->
     """The votes by item key (the task data's ``item_key``), annotators named by ``names``."""
     votes: dict[str, list[Vote]] = {}
     without_key = duplicates = unknown = 0
+    codes = choice_codes(spec)
     for task in tasks:
         data = task.get("data") or {}
         key = data.get("item_key")
@@ -105,7 +105,7 @@ def parse(tasks: list[dict[str, Any]], spec: TaskSpec, names: dict[int, str]) ->
                 who = who.get("id")
             name = names.get(who, f"user-{who}") if isinstance(who, int) else str(who)
             result = annotation.get("result") or []
-            label, bad = _choice(result, spec)
+            label, bad = _choice(result, spec, codes)
             unknown += bad
             vote = Vote(name, label, _revisions(result, spec, data), int(annotation.get("id", 0)))
             if name not in latest or vote.annotation_id > latest[name].annotation_id:

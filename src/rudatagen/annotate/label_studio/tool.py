@@ -21,7 +21,13 @@ from rudatagen.annotate.label_studio.projects import (
     task_payload,
 )
 from rudatagen.annotate.settings import AnnotateSettings
-from rudatagen.annotate.tool import AnnotationTool, Exported, ProjectStatus, PushReport
+from rudatagen.annotate.tool import (
+    AnnotationTool,
+    Exported,
+    OpenedProject,
+    ProjectStatus,
+    PushPlan,
+)
 
 
 class LabelStudioTool(AnnotationTool):
@@ -46,22 +52,16 @@ class LabelStudioTool(AnnotationTool):
             self._conn = connect(self.url, timeout=self.timeout)
         return self._conn
 
-    def push(
-        self,
-        project: str,
-        items: list[Item],
-        spec: TaskSpec,
-        *,
-        annotators: int,
-        run_id: str,
-        batch_size: int,
-        progress: bool = True,
-    ) -> PushReport:
-        found, created = ensure_project(self.conn, project, spec, annotators, run_id)
-        have = set() if created else existing_keys(self.conn, found.id)
-        missing = [task_payload(item, spec, run_id) for item in items if item.key not in have]
-        import_tasks(self.conn, found.id, missing, batch_size, progress)
-        return PushReport(project, found.id, created, len(items) - len(missing), len(missing))
+    def open_project(self, plan: PushPlan) -> OpenedProject:
+        found, created = ensure_project(
+            self.conn, plan.project, plan.spec, plan.annotators, plan.run_id
+        )
+        keys = set() if created else existing_keys(self.conn, found.id)
+        return OpenedProject(found.id, created, keys)
+
+    def add_items(self, project_id: int | str, items: list[Item], plan: PushPlan) -> None:
+        tasks = [task_payload(item, plan.spec, plan.run_id) for item in items]
+        import_tasks(self.conn, int(project_id), tasks, plan.batch_size, plan.progress)
 
     def status(self, project: str) -> ProjectStatus:
         return project_status(self.conn, project)
