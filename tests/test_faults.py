@@ -18,9 +18,7 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -31,6 +29,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from tests.support.commands import assert_ends_with_one_error, free_port, generate_ruhnp_args
 from tests.support.fault_server import FaultServer, LoggedRequest
 
 from rudatagen.config import load_recipe
@@ -42,7 +41,6 @@ from rudatagen.llm.types import FatalLLMError
 from rudatagen.sources import SourceText, read_source
 
 REPO = Path(__file__).resolve().parents[1]
-CLI = Path(sys.executable).with_name("rudatagen")
 
 N_POS = 3
 N_NEG = 2
@@ -189,6 +187,12 @@ def sources(tmp_path: Path) -> tuple[Path, list[SourceText]]:
     return path, kept
 
 
+@pytest.fixture
+def source(sources: tuple[Path, list[SourceText]]) -> Path:
+    """The source file of ``sources``, for tests that need no ids."""
+    return sources[0]
+
+
 def test_faults_are_retried_counted_and_failures_resumed(
     tmp_path: Path, sources: tuple[Path, list[SourceText]]
 ) -> None:
@@ -321,10 +325,9 @@ def unauthorized_url() -> Iterator[tuple[str, list[str]]]:
 
 def test_401_stops_the_run_in_process(
     tmp_path: Path,
-    sources: tuple[Path, list[SourceText]],
+    source: Path,
     unauthorized_url: tuple[str, list[str]],
 ) -> None:
-    source, _ = sources
     url, posts = unauthorized_url
     out = tmp_path / "run"
     recipe = make_recipe(source, url)
@@ -341,23 +344,8 @@ def run_cli(
     source: Path, out: Path, url: str, *extra: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``rudatagen generate ruhnp`` against ``url`` (the openai backend), as a user runs it."""
-    overrides = [
-        "llm.backend=openai",
-        f"llm.base_url={url}",
-        "llm.model=test",
-        "llm.dialect=vllm",
-        "llm.prompt_style=chat",
-        "llm.timeout_s=5",
-        "llm.max_concurrency=4",
-        "llm.retry.backoff_base_s=0.01",
-        "llm.retry.backoff_max_s=0.05",
-        *extra,
-    ]
-    args = [str(CLI), "generate", "ruhnp", "--source", str(source), "--out", str(out)]
-    for item in overrides:
-        args += ["--set", item]
     return subprocess.run(
-        [*args, "--no-progress"],
+        generate_ruhnp_args(source, out, url, "llm.timeout_s=5", *extra),
         cwd=REPO,
         env={**os.environ, **(env or {})},
         capture_output=True,
@@ -366,24 +354,13 @@ def run_cli(
     )
 
 
-def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
-    """The command failed with exit status 2 and one ``error:`` line, its last, no traceback."""
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr + proc.stdout
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, proc.stderr
-    assert proc.stderr.rstrip().splitlines()[-1] == errors[0]  # the last word, nothing after
-    return errors[0]
-
-
 def test_401_through_the_cli_exits_2_with_one_line(
     tmp_path: Path,
-    sources: tuple[Path, list[SourceText]],
+    source: Path,
     unauthorized_url: tuple[str, list[str]],
 ) -> None:
-    source, _ = sources
     url, posts = unauthorized_url
-    error = one_error_line(run_cli(source, tmp_path / "run", url))
+    error = assert_ends_with_one_error(run_cli(source, tmp_path / "run", url))
     assert "401" in error and url in error
     assert posts
 
@@ -391,31 +368,21 @@ def test_401_through_the_cli_exits_2_with_one_line(
 # ----------------------------------------------------------------------------- before the run
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def test_nothing_listening_fails_within_seconds(
-    tmp_path: Path, sources: tuple[Path, list[SourceText]]
-) -> None:
-    source, _ = sources
+def test_nothing_listening_fails_within_seconds(tmp_path: Path, source: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}/v1"
     out = tmp_path / "run"
     started = time.monotonic()
     proc = run_cli(source, out, url)
     elapsed = time.monotonic() - started
-    error = one_error_line(proc)
+    error = assert_ends_with_one_error(proc)
     assert error == f"error: cannot reach {url} (connection refused); is the server running?"
     assert elapsed < 15, f"took {elapsed:.1f}s"
     assert not (out / "manifest.json").exists()  # stopped before the run began
 
 
 def test_a_model_the_server_does_not_serve_fails_naming_those_it_serves(
-    tmp_path: Path, sources: tuple[Path, list[SourceText]]
+    tmp_path: Path, source: Path
 ) -> None:
-    source, _ = sources
     out = tmp_path / "run"
     with FaultServer(models=["Qwen/Qwen2.5-7B-Instruct", "gemma"]) as srv:
         started = time.monotonic()
@@ -423,7 +390,7 @@ def test_a_model_the_server_does_not_serve_fails_naming_those_it_serves(
         elapsed = time.monotonic() - started
         assert srv.models_requests == 1
         assert srv.requests == []  # not one generation request
-    error = one_error_line(proc)
+    error = assert_ends_with_one_error(proc)
     assert error.startswith(f"error: {srv.url} does not serve model 'Qwen2.5-7B-Instruct' ")
     assert "(it serves: Qwen/Qwen2.5-7B-Instruct, gemma)" in error
     assert elapsed < 15, f"took {elapsed:.1f}s"
@@ -431,9 +398,8 @@ def test_a_model_the_server_does_not_serve_fails_naming_those_it_serves(
 
 
 def test_a_refused_key_fails_before_the_run_without_showing_it(
-    tmp_path: Path, sources: tuple[Path, list[SourceText]]
+    tmp_path: Path, source: Path
 ) -> None:
-    source, _ = sources
     secret = f"sk-test-{secrets.token_hex(16)}"
     variable = "RUDATAGEN_PREFLIGHT_KEY"
     out = tmp_path / "run"
@@ -441,7 +407,7 @@ def test_a_refused_key_fails_before_the_run_without_showing_it(
         proc = run_cli(source, out, srv.url, f"llm.api_key_env={variable}", env={variable: secret})
         assert srv.models_requests == 1
         assert srv.requests == []
-    error = one_error_line(proc)
+    error = assert_ends_with_one_error(proc)
     assert error == f"error: {srv.url} refused the API key (HTTP 401); check ${variable}"
     assert secret not in proc.stderr + proc.stdout
     assert not (out / "manifest.json").exists()
@@ -449,9 +415,8 @@ def test_a_refused_key_fails_before_the_run_without_showing_it(
 
 @pytest.mark.parametrize("models_fault", ["403", "401"])
 def test_a_refused_key_stops_run_job_before_the_store(
-    tmp_path: Path, sources: tuple[Path, list[SourceText]], models_fault: Any
+    tmp_path: Path, source: Path, models_fault: Any
 ) -> None:
-    source, _ = sources
     out = tmp_path / "run"
     with FaultServer(models_fault=models_fault) as srv:
         recipe = make_recipe(source, srv.url)

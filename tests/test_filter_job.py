@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from tests.support.run_dirs import wanli_triple
 
 from rudatagen.core.funnel import Funnel
 from rudatagen.core.manifest import Manifest, write_manifest
@@ -348,16 +349,12 @@ def test_wanli_rows_run_through_the_nli_heuristics_of_the_one_pipeline() -> None
 
 def test_a_wanli_triple_is_two_candidates_and_copied_examples_come_from_the_context() -> None:
     kind = get_kind("wanli")
-    triple = {
-        "id": "t1",
-        "seed_id": "t1",
-        "label": "contradiction",
-        "neighbour_ids": [],
-        "premise": "Поезд прибыл на вокзал с опозданием на два часа.",
-        "hypothesis": None,
-        "entailment": "Поезд опоздал.",
-        "contradiction": "Поезд пришёл по расписанию.",
-    }
+    triple = wanli_triple(
+        "t1",
+        "Поезд прибыл на вокзал с опозданием на два часа.",
+        "Поезд опоздал.",
+        "Поезд пришёл по расписанию.",
+    )
     table = kind.candidates([triple], ["entailment", "neutral", "contradiction"])
     assert table.field == ["entailment", "contradiction"]
     assert [table.label_of(r) for r in range(2)] == ["entailment", "contradiction"]

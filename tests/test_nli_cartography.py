@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from tests.support.commands import REPO, assert_one_line_error, rudatagen
 
 from rudatagen.config import Recipe, load_recipe
 from rudatagen.core.funnel import Funnel
@@ -25,26 +24,11 @@ from rudatagen.nli.cartography import checkpoint_dirs
 from rudatagen.nli.seeds import fingerprint, read_seeds
 from rudatagen.nli.selection import select_groups
 
-REPO = Path(__file__).resolve().parents[1]
-CLI = str(Path(sys.executable).with_name("rudatagen"))
 RECIPE = REPO / "recipes" / "wanli-terra-demo.yaml"
 EPOCHS = 3
 FILTERS = ["nli_heuristic", "max_variability"]
 ROWS = 160
 MAX_LENGTH = 48
-
-
-def rudatagen(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CLI, *args], capture_output=True, text=True, cwd=REPO, timeout=900)
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")

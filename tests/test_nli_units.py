@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from jsonschema import Draft202012Validator
+from tests.support.run_dirs import wanli_triple
 
 from rudatagen.config import load_recipe
 from rudatagen.errors import RudatagenError
@@ -305,16 +306,7 @@ def test_the_resume_fingerprint_follows_the_cartography_run() -> None:
 
 def test_a_triple_becomes_two_pairs_and_keeps_both_hypotheses() -> None:
     kind = get_kind("wanli")
-    row = {
-        "id": "s1",
-        "seed_id": "s1",
-        "label": "not_entailment",
-        "neighbour_ids": ["a", "b"],
-        "premise": "П.",
-        "hypothesis": None,
-        "entailment": "Е.",
-        "contradiction": "К.",
-    }
+    row = wanli_triple("s1", "П.", "Е.", "К.", label="not_entailment", neighbour_ids=("a", "b"))
     pairs = kind.reassemble(
         kind.candidates([row], ["entailment", "not_entailment"]), [row], {}
     ).records

@@ -46,10 +46,11 @@ def prompt_copy(tmp_path: Path) -> Path:
     return target
 
 
-def edit(path: Path, old: str, new: str) -> None:
+def edit(path: Path, old: str | None, new: str) -> None:
+    """Replace ``old`` (which must be there) by ``new`` in ``path``; ``old`` None: the whole."""
     text = path.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not in {path.name}"
-    path.write_text(text.replace(old, new), encoding="utf-8")
+    assert old is None or old in text, f"{old!r} not in {path.name}"
+    path.write_text(new if old is None else text.replace(old, new), encoding="utf-8")
 
 
 def load_error(directory: Path, *overrides: str) -> str:
@@ -250,20 +251,41 @@ def test_copied_prompt_set_loads_like_the_original(prompt_copy: Path, task: RuHN
     assert copy.messages(TEXT) == task.messages(TEXT)
 
 
-def test_unknown_variable_fails_at_load(prompt_copy: Path) -> None:
-    edit(prompt_copy / "user.md.j2", "{{ text }}", "{{ txt }}")
+@pytest.mark.parametrize(
+    ("name", "old", "new", "needle"),
+    [
+        pytest.param("user.md.j2", "{{ text }}", "{{ txt }}", "txt", id="unknown-variable"),
+        pytest.param(
+            "user.md.j2", "{{ text }}", "{{ text | upperr }}", "upperr", id="unknown-filter"
+        ),
+        # `text` exists for the user template, but the schema is rendered without it.
+        pytest.param(
+            "schema.json.j2",
+            None,
+            '{"title": "{{ text }}"}',
+            "does not provide: text",
+            id="variable-of-another-part",
+        ),
+        pytest.param(
+            "prompt.yaml", "schema: schema.json.j2\n", "", "schema", id="prompt-yaml-misses-a-file"
+        ),
+        pytest.param(
+            "examples.yaml",
+            None,
+            "- text: 'broken\n  paraphrases: [a\n",
+            "not valid YAML",
+            id="invalid-examples-yaml",
+        ),
+    ],
+)
+def test_a_broken_prompt_file_fails_at_load_in_one_line_naming_it(
+    prompt_copy: Path, name: str, old: str | None, new: str, needle: str
+) -> None:
+    edit(prompt_copy / name, old, new)
     message = load_error(prompt_copy)
-    assert str(prompt_copy / "user.md.j2") in message
-    assert "txt" in message
+    assert str(prompt_copy / name) in message
+    assert needle in message
     assert "\n" not in message
-
-
-def test_variable_of_another_part_is_unknown(prompt_copy: Path) -> None:
-    # `text` exists for the user template, but the schema is rendered without it.
-    (prompt_copy / "schema.json.j2").write_text('{"title": "{{ text }}"}', encoding="utf-8")
-    message = load_error(prompt_copy)
-    assert "schema.json.j2" in message
-    assert "text" in message
 
 
 def test_loop_variables_are_not_reported(prompt_copy: Path) -> None:
@@ -312,13 +334,6 @@ def test_invalid_prompt_yaml(prompt_copy: Path, change: str, needle: str) -> Non
     assert "\n" not in message
 
 
-def test_prompt_yaml_missing_a_file_entry(prompt_copy: Path) -> None:
-    edit(prompt_copy / "prompt.yaml", "schema: schema.json.j2\n", "")
-    message = load_error(prompt_copy)
-    assert "invalid" in message
-    assert "schema" in message
-
-
 def test_more_examples_requested_than_available(prompt_copy: Path) -> None:
     examples = real_examples()[:1]
     (prompt_copy / "examples.yaml").write_text(
@@ -358,20 +373,6 @@ def test_schema_must_render_to_an_object(prompt_copy: Path, schema: str, needle:
 def test_render_without_a_variable_is_an_error(task: RuHNPTask) -> None:
     with pytest.raises(RudatagenError, match="text"):
         task.prompts.render("user", n_paraphrases=1, n_non_paraphrases=1)
-
-
-def test_unknown_filter_fails_as_a_user_error(prompt_copy: Path) -> None:
-    edit(prompt_copy / "user.md.j2", "{{ text }}", "{{ text | upperr }}")
-    message = load_error(prompt_copy)
-    assert "user.md.j2" in message
-    assert "upperr" in message
-
-
-def test_invalid_examples_yaml_fails_as_a_user_error(prompt_copy: Path) -> None:
-    (prompt_copy / "examples.yaml").write_text(
-        "- text: 'broken\n  paraphrases: [a\n", encoding="utf-8"
-    )
-    assert "examples.yaml" in load_error(prompt_copy)
 
 
 # -- version ---------------------------------------------------------------------------------

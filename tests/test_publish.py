@@ -25,9 +25,17 @@ def read_card_counts(card_text: str) -> dict[str, int]:
     return {item["name"]: int(item["num_examples"]) for item in info}
 
 
-def publish(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, ["publish", *args])
+def publish(in_dir: Path, out: Path, *args: str) -> tuple[int, str]:
+    """``rudatagen publish --in IN_DIR --out OUT ARGS``: its exit code and output."""
+    result = runner.invoke(app, ["publish", "--in", str(in_dir), "--out", str(out), *args])
     return result.exit_code, result.output
+
+
+def push(
+    in_dir: Path, out: Path, hub_url: str, *extra: str, repo: str = "me/ds"
+) -> tuple[int, str]:
+    """``publish`` with ``--push`` to ``repo`` on the Hub at ``hub_url``."""
+    return publish(in_dir, out, "--repo-id", repo, "--push", "--endpoint", hub_url, *extra)
 
 
 # --- splits -----------------------------------------------------------------------------------
@@ -92,10 +100,8 @@ def test_publish_ruhnp_loads_with_datasets_and_matches_the_card(
 
     out = tmp_path / "hub"
     code, output = publish(
-        "--in",
-        str(ruhnp_in),
-        "--out",
-        str(out),
+        ruhnp_in,
+        out,
         "--split",
         "test=30",
         "--split",
@@ -160,7 +166,7 @@ def test_reviewed_ruhnp_drops_only_the_tied_candidates(ruhnp_in: Path, tmp_path:
     for shard in (ruhnp_in / "data").glob("*.parquet"):
         shard.unlink()
     pq.write_table(pa.Table.from_pylist(rows), ruhnp_in / "data" / "shard-00000.parquet")
-    code, output = publish("--in", str(ruhnp_in), "--out", str(tmp_path / "hub"))
+    code, output = publish(ruhnp_in, tmp_path / "hub")
     assert code == 0, output
     published = pq.read_table(tmp_path / "hub" / "data").to_pylist()
     assert len(published) == len(rows)  # no record lost
@@ -170,9 +176,7 @@ def test_reviewed_ruhnp_drops_only_the_tied_candidates(ruhnp_in: Path, tmp_path:
 
 
 def test_keep_unresolved(ruhnp_in: Path, tmp_path: Path) -> None:
-    code, output = publish(
-        "--in", str(ruhnp_in), "--out", str(tmp_path / "hub"), "--keep-unresolved"
-    )
+    code, output = publish(ruhnp_in, tmp_path / "hub", "--keep-unresolved")
     assert code == 0, output
     counts = read_card_counts((tmp_path / "hub" / "README.md").read_text())
     assert sum(counts.values()) == pq.read_table(ruhnp_in / "data").num_rows
@@ -187,7 +191,7 @@ def test_publish_wanli_splits_by_premise(tmp_path: Path, shared_data: Path) -> N
         record["premise"] = records[i - i % 4]["premise"]
     run = write_run(tmp_path / "wanli", records)
     out = tmp_path / "hub"
-    code, output = publish("--in", str(run), "--out", str(out), "--split", "test=0.2")
+    code, output = publish(run, out, "--split", "test=0.2")
     assert code == 0, output
     assert "published wanli" in output
     loaded = datasets.load_dataset(str(out))
@@ -214,7 +218,7 @@ def test_the_card_shows_a_wanli_funnel_with_its_selection_steps(
     funnel.add("nli_heuristic", labelled, {"entailment": 5, "not_entailment": 4})
     funnel.counts_out = {"entailment": 3, "not_entailment": 3}
     write_funnel(run, funnel, "WANLI funnel")
-    code, output = publish("--in", str(run), "--out", str(tmp_path / "hub"))
+    code, output = publish(run, tmp_path / "hub")
     assert code == 0, output
     card = (tmp_path / "hub" / "README.md").read_text(encoding="utf-8")
     table = card[card.index("## Filter funnel") : card.index("<details>")]
@@ -237,21 +241,21 @@ def test_the_card_shows_a_wanli_funnel_with_its_selection_steps(
 )
 def test_bad_input_is_one_line(tmp_path: Path, rows: list[dict], message: str) -> None:
     run = write_run(tmp_path / "bad", rows)
-    code, output = publish("--in", str(run), "--out", str(tmp_path / "hub"))
+    code, output = publish(run, tmp_path / "hub")
     assert code == 2
     assert message in output and "Traceback" not in output
     assert len(output.strip().splitlines()) == 1
 
 
 def test_not_a_run_directory(tmp_path: Path) -> None:
-    code, output = publish("--in", str(tmp_path), "--out", str(tmp_path / "hub"))
+    code, output = publish(tmp_path, tmp_path / "hub")
     assert code == 2 and "no data/*.parquet" in output
 
 
 def test_too_small_for_the_splits(tmp_path: Path) -> None:
     rows = [{"query": "один", "pos": ["два"], "neg": ["три"]}]
     run = write_run(tmp_path / "one", rows)
-    code, output = publish("--in", str(run), "--out", str(tmp_path / "hub"))
+    code, output = publish(run, tmp_path / "hub")
     assert code == 2 and "would be empty" in output
 
 
@@ -269,24 +273,19 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch):
     server.shutdown()
 
 
-def test_push_creates_the_repo_and_uploads_the_folder(
-    ruhnp_in: Path, tmp_path: Path, fake_hub, monkeypatch: pytest.MonkeyPatch, caplog
-) -> None:
+@pytest.fixture
+def hub_token(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A Hub token in ``HF_TOKEN``; the push tests check that it never leaks."""
     token = "hf_TestSecretToken0123456789"
     monkeypatch.setenv("HF_TOKEN", token)
+    return token
+
+
+def test_push_creates_the_repo_and_uploads_the_folder(
+    ruhnp_in: Path, tmp_path: Path, fake_hub, hub_token: str, caplog
+) -> None:
     out = tmp_path / "hub"
-    code, output = publish(
-        "--in",
-        str(ruhnp_in),
-        "--out",
-        str(out),
-        "--repo-id",
-        "me/ru-hnp",
-        "--push",
-        "--private",
-        "--endpoint",
-        fake_hub.url,
-    )
+    code, output = push(ruhnp_in, out, fake_hub.url, "--private", repo="me/ru-hnp")
     assert code == 0, output
     assert "pushed:" in output
     calls = [(r.method, r.path) for r in fake_hub.requests]
@@ -297,7 +296,7 @@ def test_push_creates_the_repo_and_uploads_the_folder(
         ("POST", "/api/datasets/me/ru-hnp/preupload/main"),
         ("POST", "/api/datasets/me/ru-hnp/commit/main"),
     ]
-    assert all(r.authorization == f"Bearer {token}" for r in fake_hub.requests)
+    assert all(r.authorization == f"Bearer {hub_token}" for r in fake_hub.requests)
     assert fake_hub.created == [
         {"name": "ru-hnp", "organization": "me", "visibility": "private", "type": "dataset"}
     ]
@@ -305,9 +304,9 @@ def test_push_creates_the_repo_and_uploads_the_folder(
     assert fake_hub.files == local
     assert 'load_dataset("me/ru-hnp")' in local["README.md"].decode()
     # the token is nowhere but in the Authorization header
-    assert token not in output and token not in caplog.text
+    assert hub_token not in output and hub_token not in caplog.text
     for content in local.values():
-        assert token.encode() not in content
+        assert hub_token.encode() not in content
 
 
 def test_push_public_and_failures(
@@ -316,63 +315,25 @@ def test_push_public_and_failures(
     import huggingface_hub.constants
 
     monkeypatch.setenv("HF_TOKEN", "hf_x")
-    code, output = publish(
-        "--in",
-        str(ruhnp_in),
-        "--out",
-        str(tmp_path / "a"),
-        "--repo-id",
-        "me/pub",
-        "--push",
-        "--public",
-        "--endpoint",
-        fake_hub.url,
-    )
+    code, output = push(ruhnp_in, tmp_path / "a", fake_hub.url, "--public", repo="me/pub")
     assert code == 0, output
     assert fake_hub.created[-1]["visibility"] == "public"
 
-    code, output = publish("--in", str(ruhnp_in), "--out", str(tmp_path / "b"), "--push")
+    code, output = publish(ruhnp_in, tmp_path / "b", "--push")
     assert code == 2 and "--push needs --repo-id" in output
 
     monkeypatch.delenv("HF_TOKEN")
     monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "none"))
-    code, output = publish(
-        "--in",
-        str(ruhnp_in),
-        "--out",
-        str(tmp_path / "c"),
-        "--repo-id",
-        "me/x",
-        "--push",
-        "--endpoint",
-        fake_hub.url,
-    )
+    code, output = push(ruhnp_in, tmp_path / "c", fake_hub.url, repo="me/x")
     assert code == 2 and "needs a Hub token" in output
     assert not (tmp_path / "c").exists()  # checked before any work
 
     monkeypatch.setenv("HF_TOKEN", "hf_secret_in_error")
-    code, output = publish(
-        "--in",
-        str(ruhnp_in),
-        "--out",
-        str(tmp_path / "d"),
-        "--repo-id",
-        "me/x",
-        "--push",
-        "--endpoint",
-        "http://127.0.0.1:9",
-    )
+    code, output = push(ruhnp_in, tmp_path / "d", "http://127.0.0.1:9", repo="me/x")
     assert code == 2 and "push to me/x failed" in output
     assert "hf_secret_in_error" not in output
     assert "Traceback" not in output
     assert output.strip().splitlines()[-1].startswith("error: push to me/x failed")
-
-
-def _push(ruhnp_in: Path, out: Path, hub_url: str, *extra: str) -> tuple[int, str]:
-    return publish(
-        "--in", str(ruhnp_in), "--out", str(out), "--repo-id", "me/ds", "--push",
-        "--endpoint", hub_url, *extra,
-    )  # fmt: skip
 
 
 def _folder(out: Path) -> dict[str, bytes]:
@@ -393,14 +354,14 @@ def test_republish_with_fewer_shards_leaves_no_stale_shard(
         job, "write_splits", lambda *a, **k: write_splits(*a, **k, shard_rows=shard_rows["n"])
     )
     out = tmp_path / "hub"
-    code, output = _push(ruhnp_in, out, fake_hub.url)
+    code, output = push(ruhnp_in, out, fake_hub.url)
     assert code == 0, output
     first = _folder(out)
     assert len([p for p in first if p.startswith("data/train-")]) >= 3
     assert fake_hub.files == first
 
     shard_rows["n"] = 100_000  # the same repo again, one shard per split
-    code, output = _push(ruhnp_in, out, fake_hub.url, "--seed", "1")
+    code, output = push(ruhnp_in, out, fake_hub.url, "--seed", "1")
     assert code == 0, output
     second = _folder(out)
     assert sorted(p for p in second if p.startswith("data/")) == [
@@ -429,12 +390,10 @@ def test_republish_with_fewer_shards_leaves_no_stale_shard(
 
 
 def test_push_tag_marks_the_uploaded_commit_once(
-    ruhnp_in: Path, tmp_path: Path, fake_hub, monkeypatch: pytest.MonkeyPatch, caplog
+    ruhnp_in: Path, tmp_path: Path, fake_hub, hub_token: str, caplog
 ) -> None:
-    token = "hf_TagSecretToken0123456789"
-    monkeypatch.setenv("HF_TOKEN", token)
     out = tmp_path / "hub"
-    code, output = _push(ruhnp_in, out, fake_hub.url, "--tag", "v1.0")
+    code, output = push(ruhnp_in, out, fake_hub.url, "--tag", "v1.0")
     assert code == 0, output
     repo = fake_hub.repos["me/ds"]
     assert repo.tags == {"v1.0": repo.head}
@@ -447,9 +406,9 @@ def test_push_tag_marks_the_uploaded_commit_once(
 
     # the same tag again: one line, and nothing uploaded
     commits = len(repo.commits)
-    code, output = _push(ruhnp_in, tmp_path / "again", fake_hub.url, "--tag", "v1.0")
+    code, output = push(ruhnp_in, tmp_path / "again", fake_hub.url, "--tag", "v1.0")
     assert code == 2
-    assert "Traceback" not in output and token not in output
+    assert "Traceback" not in output and hub_token not in output
     last = output.strip().splitlines()[-1]
     assert last.startswith("error: tag 'v1.0' already exists in me/ds")
     assert "nothing was uploaded" in last
@@ -457,11 +416,11 @@ def test_push_tag_marks_the_uploaded_commit_once(
 
     # another tag goes on the new commit; the old one stays where it was
     old_head = repo.head
-    code, output = _push(ruhnp_in, tmp_path / "again", fake_hub.url, "--seed", "2", "--tag", "v1.1")
+    code, output = push(ruhnp_in, tmp_path / "again", fake_hub.url, "--seed", "2", "--tag", "v1.1")
     assert code == 0, output
     assert repo.tags == {"v1.0": old_head, "v1.1": repo.head} and repo.head != old_head
-    assert token not in caplog.text
-    assert all(r.authorization == f"Bearer {token}" for r in fake_hub.requests)
+    assert hub_token not in caplog.text
+    assert all(r.authorization == f"Bearer {hub_token}" for r in fake_hub.requests)
 
 
 def test_push_tag_taken_during_the_upload(
@@ -479,7 +438,7 @@ def test_push_tag_taken_during_the_upload(
         return refs
 
     monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_refs", refs_then_race)
-    code, output = _push(ruhnp_in, tmp_path / "hub", fake_hub.url, "--tag", "v2")
+    code, output = push(ruhnp_in, tmp_path / "hub", fake_hub.url, "--tag", "v2")
     assert code == 2 and "Traceback" not in output
     last = output.strip().splitlines()[-1]
     assert last.startswith("error: tag 'v2' already exists in me/ds; the upload went through")
@@ -510,11 +469,11 @@ def test_push_an_unchanged_folder_tags_the_head(ruhnp_in: Path, tmp_path: Path, 
         (["--repo-id", "me/x", "--push", "--tag", "v1..2"], "not a valid git tag name"),
     ],
 )
+@pytest.mark.usefixtures("hub_token")
 def test_tag_errors_before_any_work(
-    ruhnp_in: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
+    ruhnp_in: Path, tmp_path: Path, args: list[str], message: str
 ) -> None:
-    monkeypatch.setenv("HF_TOKEN", "hf_x")
-    code, output = publish("--in", str(ruhnp_in), "--out", str(tmp_path / "hub"), *args)
+    code, output = publish(ruhnp_in, tmp_path / "hub", *args)
     assert code == 2 and message in output
     assert len(output.strip().splitlines()) == 1 and "Traceback" not in output
     assert not (tmp_path / "hub").exists()
@@ -527,9 +486,7 @@ def test_the_recipe_publish_section_and_flags_over_it(ruhnp_in: Path, tmp_path: 
         "  pretty_name: Мой набор\n  license: cc-by-4.0\n",
         encoding="utf-8",
     )
-    code, output = publish(
-        "--in", str(ruhnp_in), "--out", str(tmp_path / "a"), "--recipe", str(recipe)
-    )
+    code, output = publish(ruhnp_in, tmp_path / "a", "--recipe", str(recipe))
     assert code == 0, output
     card = (tmp_path / "a" / "README.md").read_text(encoding="utf-8")
     counts = read_card_counts(card)
@@ -539,8 +496,7 @@ def test_the_recipe_publish_section_and_flags_over_it(ruhnp_in: Path, tmp_path: 
     assert record["recipe"]["publish"]["seed"] == 5
 
     # a flag wins over --set, which wins over the file
-    code, output = publish(
-        "--in", str(ruhnp_in), "--out", str(tmp_path / "b"), "--recipe", str(recipe),
+    code, output = publish(ruhnp_in, tmp_path / "b", "--recipe", str(recipe),
         "--set", "publish.seed=6", "--seed", "7", "--split", "validation=0.1",
     )  # fmt: skip
     assert code == 0, output
@@ -548,7 +504,5 @@ def test_the_recipe_publish_section_and_flags_over_it(ruhnp_in: Path, tmp_path: 
     assert record["recipe"]["publish"]["seed"] == 7
     assert record["recipe"]["publish"]["splits"] == {"validation": 0.1, "test": 0.3}
 
-    code, output = publish(
-        "--in", str(ruhnp_in), "--out", str(tmp_path / "c"), "--set", "publish.splits.train=0.5"
-    )
+    code, output = publish(ruhnp_in, tmp_path / "c", "--set", "publish.splits.train=0.5")
     assert code == 2 and "unknown split 'train'" in output and "Traceback" not in output

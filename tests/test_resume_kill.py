@@ -22,12 +22,12 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from tests.support.commands import generate_ruhnp_args, stop
 
 from rudatagen.config import load_recipe
 from rudatagen.sources import SourceText, read_source
 
 REPO = Path(__file__).resolve().parents[1]
-CLI = Path(sys.executable).with_name("rudatagen")
 SERVER_SCRIPT = REPO / "tests" / "support" / "fault_server.py"
 WIKI = REPO.parent / "shared" / "data" / "ru_wiki_sentences.tsv"
 N_TEXTS = 60
@@ -70,12 +70,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
         assert line.startswith("READY "), f"fault server did not start: {line!r}"
         yield Server(line.split()[1], log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 @pytest.fixture
@@ -89,25 +84,13 @@ def source(tmp_path: Path) -> Path:
 
 
 def cli_args(source: Path, out: Path, url: str) -> list[str]:
-    overrides = [
-        "llm.backend=openai",
-        f"llm.base_url={url}",
-        "llm.model=test",
-        "llm.dialect=vllm",
-        "llm.prompt_style=chat",
-        "llm.max_concurrency=4",
+    overrides = (
         "llm.timeout_s=10",
-        "llm.retry.backoff_base_s=0.01",
-        "llm.retry.backoff_max_s=0.05",
         "output.shard_size=5",
         "ruhnp.n_paraphrases=2",
         "ruhnp.n_non_paraphrases=2",
-    ]
-    args = [str(CLI), "generate", "ruhnp", "--source", str(source), "--out", str(out)]
-    args += ["--limit", str(N_TEXTS), "--no-progress"]
-    for item in overrides:
-        args += ["--set", item]
-    return args
+    )
+    return [*generate_ruhnp_args(source, out, url, *overrides), "--limit", str(N_TEXTS)]
 
 
 def run_and_kill(args: list[str], server: Server, after: int, log: Path) -> int:

@@ -10,7 +10,6 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +17,10 @@ from typing import Any, ClassVar
 
 import pytest
 import tests.support.fault_server as fault_server_module
+from tests.support.commands import generate_ruhnp_args
 from tests.support.fault_server import FaultServer
 
 REPO = Path(__file__).resolve().parents[1]
-CLI = Path(sys.executable).with_name("rudatagen")
 KEY_ENV = "RUDATAGEN_TEST_KEY"
 
 T_RETRIED = "Весной на старой пристани открылось маленькое кафе для рыбаков."
@@ -82,29 +81,19 @@ def write_sources(path: Path) -> Path:
 def run_cli(
     source: Path, out: Path, url: str, env_updates: dict[str, str], *, key_env: str = KEY_ENV
 ) -> subprocess.CompletedProcess[bytes]:
-    overrides = [
-        "llm.backend=openai",
-        f"llm.base_url={url}",
-        "llm.model=test",
-        "llm.dialect=vllm",
-        "llm.prompt_style=chat",
+    args = generate_ruhnp_args(
+        source,
+        out,
+        url,
         f"llm.api_key_env={key_env}",
         "llm.timeout_s=5",
-        "llm.max_concurrency=4",
         "llm.max_reasks=1",
-        "llm.retry.backoff_base_s=0.01",
-        "llm.retry.backoff_max_s=0.05",
         "ruhnp.n_paraphrases=2",
         "ruhnp.n_non_paraphrases=2",
-    ]
-    args = [str(CLI), "generate", "ruhnp", "--source", str(source), "--out", str(out)]
-    for item in overrides:
-        args += ["--set", item]
+    )
     env = {k: v for k, v in os.environ.items() if k not in (KEY_ENV, key_env)}
     env.update(env_updates)
-    return subprocess.run(
-        [*args, "--no-progress"], cwd=REPO, env=env, capture_output=True, timeout=60
-    )
+    return subprocess.run(args, cwd=REPO, env=env, capture_output=True, timeout=60)
 
 
 def leaks(secret: str, proc: subprocess.CompletedProcess[bytes], out: Path) -> list[str]:

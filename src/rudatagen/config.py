@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from rudatagen import fields
 from rudatagen.annotate.settings import AnnotateSettings
 from rudatagen.core.recipe_io import load_model
 from rudatagen.evaluation.settings import EvaluateSettings
@@ -46,44 +47,33 @@ class Recipe(StrictModel):
         "ruhnp", description="What the recipe is for: `ruhnp`, `wanli` or `train`."
     )
     name: str | None = Field(None, description="The run's name (manifests, cards).")
-    source: SourceSettings = Field(
-        default_factory=SourceSettings, description="Which texts, and which are kept."
+    source: SourceSettings = fields.section(SourceSettings, "Which texts, and which are kept.")
+    llm: AnyLLMSettings = fields.section(
+        default_llm_settings, "Who answers: the backend and its own keys, sampling, retries."
     )
-    llm: AnyLLMSettings = Field(
-        default_factory=default_llm_settings,
-        description="Who answers: the backend and its own keys, sampling, retries.",
+    ruhnp: RuHNPSettings = fields.section(RuHNPSettings, "The RuHNP generator.")
+    output: OutputSettings = fields.section(OutputSettings, "How generated rows are written.")
+    cache: CacheSettings = fields.section(CacheSettings, "The SQLite response cache.")
+    filters: FilterSettings = fields.section(
+        FilterSettings, "The filter stages (`rudatagen filter`)."
     )
-    ruhnp: RuHNPSettings = Field(default_factory=RuHNPSettings, description="The RuHNP generator.")
-    output: OutputSettings = Field(
-        default_factory=OutputSettings, description="How generated rows are written."
-    )
-    cache: CacheSettings = Field(
-        default_factory=CacheSettings, description="The SQLite response cache."
-    )
-    filters: FilterSettings = Field(
-        default_factory=FilterSettings, description="The filter stages (`rudatagen filter`)."
-    )
-    wanli: WanliSettings = Field(
-        default_factory=WanliSettings,
-        description="WANLI-style NLI generation (`rudatagen cartography`, `generate wanli`).",
+    wanli: WanliSettings = fields.section(
+        WanliSettings, "WANLI-style NLI generation (`rudatagen cartography`, `generate wanli`)."
     )
     train: TrainSettings | None = Field(
         None, description="Encoder training (`rudatagen train`); needed by `task: train`."
     )
-    annotate: AnnotateSettings = Field(
-        default_factory=AnnotateSettings, description="Human review (`rudatagen annotate`)."
+    annotate: AnnotateSettings = fields.section(
+        AnnotateSettings, "Human review (`rudatagen annotate`)."
     )
-    evaluate: EvaluateSettings = Field(
-        default_factory=EvaluateSettings,
-        description="Evaluation sets and encoding (`rudatagen evaluate` and `shift`).",
+    evaluate: EvaluateSettings = fields.section(
+        EvaluateSettings, "Evaluation sets and encoding (`rudatagen evaluate` and `shift`)."
     )
-    cross_encoder_training: CrossEncoderTrainingSettings = Field(
-        default_factory=CrossEncoderTrainingSettings,
-        description="`rudatagen train-cross-encoder` (its flags override these).",
+    cross_encoder_training: CrossEncoderTrainingSettings = fields.section(
+        CrossEncoderTrainingSettings, "`rudatagen train-cross-encoder` (its flags override these)."
     )
-    publish: PublishSettings = Field(
-        default_factory=PublishSettings,
-        description="Splits and the card (`rudatagen publish`; its flags override these).",
+    publish: PublishSettings = fields.section(
+        PublishSettings, "Splits and the card (`rudatagen publish`; its flags override these)."
     )
 
     @model_validator(mode="after")

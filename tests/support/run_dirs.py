@@ -107,6 +107,29 @@ def ruhnp_run(root: Path, shared_data: Path, limit: int | None = None) -> Path:
     return filtered
 
 
+def wanli_triple(
+    record_id: str,
+    premise: str,
+    entailment: str,
+    contradiction: str,
+    *,
+    label: str = "contradiction",
+    neighbour_ids: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """A record of ``generation.mode: triples``: one premise, an entailed and a contradicting
+    hypothesis (``hypothesis`` is null), its own seed."""
+    return {
+        "id": record_id,
+        "seed_id": record_id,
+        "label": label,
+        "neighbour_ids": list(neighbour_ids),
+        "premise": premise,
+        "hypothesis": None,
+        "entailment": entailment,
+        "contradiction": contradiction,
+    }
+
+
 def wanli_records(shared_data: Path, limit: int | None = None) -> list[dict[str, Any]]:
     lines = (shared_data / "terra_train.jsonl").read_text(encoding="utf-8").splitlines()[:limit]
     out = []

@@ -11,12 +11,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, get_args
 
 import numpy as np
 
 from rudatagen.kinds.candidates import CandidateTable
 from rudatagen.strict import StrictModel
+
+SettingsT = TypeVar("SettingsT", bound=StrictModel)
 
 
 @dataclass
@@ -55,10 +57,12 @@ class FilterContext:
     progress: bool = False
 
 
-class Filter(ABC):
-    """Base class. Subclasses set ``name``, ``Settings`` and, if not universal, ``kinds`` (the
-    dataset kinds whose candidates they understand; empty: every kind). ``version`` (recorded
-    in manifests) starts at "1": a filter sets its own when its logic changes."""
+class Filter(ABC, Generic[SettingsT]):
+    """Base class. A subclass names its settings model once, as the type argument
+    (``class LexicalFilter(Filter[LexicalSettings])``: ``Settings`` is set from it), and sets
+    ``name`` and, if not universal, ``kinds`` (the dataset kinds whose candidates it
+    understands; empty: every kind). ``version`` (recorded in manifests) starts at "1": a filter
+    sets its own when its logic changes."""
 
     name: ClassVar[str]
     version: ClassVar[str] = "1"
@@ -66,7 +70,14 @@ class Filter(ABC):
     kinds: ClassVar[tuple[str, ...]] = ()
     context: FilterContext = FilterContext()  # the registry sets the run's
 
-    def __init__(self, settings: StrictModel) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in cls.__dict__.get("__orig_bases__", ()):
+            for argument in get_args(base):
+                if isinstance(argument, type) and issubclass(argument, StrictModel):
+                    cls.Settings = argument
+
+    def __init__(self, settings: SettingsT) -> None:
         self.settings = settings
 
     @abstractmethod
@@ -76,3 +87,23 @@ class Filter(ABC):
     def thresholds(self) -> dict[str, object]:
         """What the manifest records: the settings (no secrets live here)."""
         return self.settings.model_dump(mode="json")
+
+
+class ModelFilter(Filter[SettingsT]):
+    """A filter that scores with a model: loaded on first use (a run whose rows are all gone
+    never loads it), or handed over already loaded (tests and benchmarks share one)."""
+
+    def __init__(self, settings: SettingsT, model: Any | None = None) -> None:
+        super().__init__(settings)
+        self._model = model
+
+    @property
+    def model(self) -> Any:
+        """The model, loaded on first use."""
+        if self._model is None:
+            self._model = self.load_model()
+        return self._model
+
+    @abstractmethod
+    def load_model(self) -> Any:
+        """Load the model the settings name."""

@@ -9,12 +9,12 @@ candidates costs one encoding, and so does a candidate repeated across records.
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
 from rudatagen.encoders import load_sentence_transformer
-from rudatagen.filters.base import Filter, FilterResult
+from rudatagen.filters.base import FilterResult, ModelFilter
 from rudatagen.filters.settings import BiEncoderSettings
 from rudatagen.kinds.candidates import CandidateTable
 
@@ -34,30 +34,21 @@ def distinct_index(items: Sequence[T]) -> tuple[list[T], np.ndarray]:
     return list(positions), index
 
 
-class BiEncoderFilter(Filter):
+class BiEncoderFilter(ModelFilter[BiEncoderSettings]):
     """Scores ``biencoder_cosine`` and rejects candidates outside their label's bounds.
 
     The model loads on the first ``apply`` with rows (or pass a loaded ``SentenceTransformer`` as
     ``model``). ``encoded_texts`` counts the texts sent to the model over this filter's lifetime.
     """
 
-    name: ClassVar[str] = "biencoder"
-    Settings: ClassVar[type[BiEncoderSettings]] = BiEncoderSettings
-    kinds: ClassVar[tuple[str, ...]] = ("ruhnp",)
+    name = "biencoder"
+    kinds = ("ruhnp",)
+    encoded_texts: int = 0  # `+=` on an instance counts for that instance only
 
-    def __init__(self, settings: BiEncoderSettings, model: Any | None = None) -> None:
-        super().__init__(settings)
-        self.settings: BiEncoderSettings = settings
-        self._model = model
-        self.encoded_texts = 0
-
-    @property
-    def model(self) -> Any:
-        """The ``SentenceTransformer``, loaded on first use."""
-        if self._model is None:
-            s = self.settings
-            self._model = load_sentence_transformer(s.model, s.device, s.max_seq_length)
-        return self._model
+    def load_model(self) -> Any:
+        """The ``SentenceTransformer`` the settings name."""
+        s = self.settings
+        return load_sentence_transformer(s.model, s.device, s.max_seq_length)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """L2-normalised embeddings of ``texts`` (float32, one row each), longest texts first.

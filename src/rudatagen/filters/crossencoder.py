@@ -8,13 +8,14 @@ smaller of the two. Identical (premise, hypothesis) pairs are predicted once per
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 
 from rudatagen.encoders import load_cross_encoder
 from rudatagen.errors import RudatagenError
-from rudatagen.filters.base import Filter, FilterResult
+from rudatagen.filters.base import FilterResult, ModelFilter
 from rudatagen.filters.biencoder import distinct_index
 from rudatagen.filters.settings import CrossEncoderSettings
 from rudatagen.kinds.candidates import CandidateTable
@@ -60,7 +61,7 @@ def positive_index(model: Any, settings: CrossEncoderSettings) -> int | None:
     )
 
 
-class CrossEncoderFilter(Filter):
+class CrossEncoderFilter(ModelFilter[CrossEncoderSettings]):
     """Scores ``cross_encoder_paraphrase_prob`` (and, for NLI, both entailment directions).
 
     A paraphrase stays if its probability is at least ``paraphrase_min``; a non-paraphrase stays
@@ -68,28 +69,19 @@ class CrossEncoderFilter(Filter):
     pass a loaded ``CrossEncoder`` as ``model``). ``predicted_pairs`` counts the pairs sent to it.
     """
 
-    name: ClassVar[str] = "cross_encoder"
-    Settings: ClassVar[type[CrossEncoderSettings]] = CrossEncoderSettings
-    kinds: ClassVar[tuple[str, ...]] = ("ruhnp",)
+    name = "cross_encoder"
+    kinds = ("ruhnp",)
+    predicted_pairs: int = 0  # `+=` on an instance counts for that instance only
 
-    def __init__(self, settings: CrossEncoderSettings, model: Any | None = None) -> None:
-        super().__init__(settings)
-        self.settings: CrossEncoderSettings = settings
-        self._model = model
-        self._positive: int | None = None
-        self._checked = False
-        self.predicted_pairs = 0
+    def load_model(self) -> Any:
+        """The ``CrossEncoder`` the settings name."""
+        s = self.settings
+        return load_cross_encoder(s.model, s.device, s.max_length)
 
-    @property
-    def model(self) -> Any:
-        """The ``CrossEncoder``, loaded and checked against ``kind`` on first use."""
-        if self._model is None:
-            s = self.settings
-            self._model = load_cross_encoder(s.model, s.device, s.max_length)
-        if not self._checked:
-            self._positive = positive_index(self._model, self.settings)
-            self._checked = True
-        return self._model
+    @cached_property
+    def positive(self) -> int | None:
+        """The output read as the probability (None: one logit), checked against ``kind``."""
+        return positive_index(self.model, self.settings)
 
     def probabilities(self, pairs: list[tuple[str, str]]) -> np.ndarray:
         """P(positive class) of each (first, second) pair; identical pairs are predicted once."""
@@ -97,9 +89,9 @@ class CrossEncoderFilter(Filter):
             return np.zeros(0, dtype=np.float32)
         import torch
 
-        model = self.model
+        positive = self.positive  # loads the model and checks its head before predicting
         unique, index = distinct_index(pairs)
-        logits = model.predict(
+        logits = self.model.predict(
             unique,
             batch_size=self.settings.batch_size,
             activation_fn=torch.nn.Identity(),
@@ -108,11 +100,11 @@ class CrossEncoderFilter(Filter):
         )
         self.predicted_pairs += len(unique)
         logits = np.asarray(logits, dtype=np.float64)
-        if self._positive is None:
+        if positive is None:
             probs = 1.0 / (1.0 + np.exp(-logits.reshape(-1)))
         else:
             shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-            probs = shifted[:, self._positive] / shifted.sum(axis=1)
+            probs = shifted[:, positive] / shifted.sum(axis=1)
         return probs.astype(np.float32)[index]
 
     def score(self, queries: list[str], candidates: list[str]) -> dict[str, np.ndarray]:

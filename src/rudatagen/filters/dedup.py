@@ -22,7 +22,7 @@ from another record (exact where it was checked, else the MinHash estimate), 0 w
 
 from __future__ import annotations
 
-from typing import ClassVar
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -136,24 +136,29 @@ def _agreement(signatures: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarr
     return out
 
 
-class DedupFilter(Filter):
-    """Rejects candidates that repeat a query, an earlier candidate, or near-copy either."""
+@dataclass
+class _Live:
+    """The live candidates of one ``apply`` and what the rules decide about them.
 
-    name: ClassVar[str] = "dedup"
-    Settings: ClassVar[type[DedupSettings]] = DedupSettings
-    kinds: ClassVar[tuple[str, ...]] = ("ruhnp",)
-    settings: DedupSettings
+    ``rows``: their table positions; ``loose``: their ``loose_text``. ``query_loose`` maps every
+    record to the loose form of its query, ``query_owner`` each distinct squashed query to the
+    first record that has it (both empty without ``against_queries``). ``why`` holds, per
+    candidate, the reason it goes (None: it stays) and ``score`` its ``dedup_max_jaccard``.
+    """
 
-    def apply(self, table: CandidateTable, rows: np.ndarray) -> FilterResult:
-        settings = self.settings
-        row_list = rows.tolist()
-        loose = [loose_text(table.text[row]) for row in row_list]
-        score = np.zeros(len(rows), dtype=np.float32)
-        why: list[str | None] = [None] * len(rows)
+    table: CandidateTable
+    rows: list[int]
+    loose: list[str]
+    query_loose: dict[str, str]
+    query_owner: dict[str, str]
+    why: list[str | None]
+    score: np.ndarray
 
+    @classmethod
+    def gather(cls, table: CandidateTable, rows: list[int], against_queries: bool) -> _Live:
         # The queries of every record in the table, live candidates or not.
         query_of: dict[str, str] = {}
-        if settings.against_queries:
+        if against_queries:
             for record_id, query in zip(table.record_id, table.anchor, strict=True):
                 query_of.setdefault(record_id, query)
         query_loose = {record_id: loose_text(query) for record_id, query in query_of.items()}
@@ -161,62 +166,40 @@ class DedupFilter(Filter):
         for record_id, text in query_loose.items():
             if text:
                 query_owner.setdefault(text.replace(" ", ""), record_id)
-
-        self._exact(table, row_list, loose, query_loose, query_owner, why, score)
-        if settings.near:
-            self._near(table, row_list, loose, query_loose, query_owner, why, score)
-        reject = np.fromiter((reason is not None for reason in why), dtype=bool, count=len(rows))
-        return FilterResult(
-            rows=rows,
-            scores={"dedup_max_jaccard": score},
-            reject=reject,
-            reasons=[reason for reason in why if reason is not None],
+        return cls(
+            table,
+            rows,
+            [loose_text(table.text[row]) for row in rows],
+            query_loose,
+            query_owner,
+            [None] * len(rows),
+            np.zeros(len(rows), dtype=np.float32),
         )
 
-    def _exact(
-        self,
-        table: CandidateTable,
-        row_list: list[int],
-        loose: list[str],
-        query_loose: dict[str, str],
-        query_owner: dict[str, str],
-        why: list[str | None],
-        score: np.ndarray,
-    ) -> None:
+    def mark_exact(self) -> None:
         """Rules 1 and 2: mark query repeats and exact copies in ``why``, with a score of 1.
 
-        ``query_loose`` maps every record to the loose form of its query, ``query_owner`` each
-        distinct squashed query to the first record that has it (both empty without
-        ``against_queries``). The dictionary of seen texts is freed on return.
+        The dictionary of seen texts is freed on return.
         """
         first_copy: dict[str, int] = {}
-        for index, (row, text) in enumerate(zip(row_list, loose, strict=True)):
+        for index, (row, text) in enumerate(zip(self.rows, self.loose, strict=True)):
             key = text.replace(" ", "")
             if not key:
                 continue  # empty candidates are the heuristic filter's business
-            owner = query_owner.get(key)
+            owner = self.query_owner.get(key)
             if owner is not None:
-                record_id = table.record_id[row]
-                if query_loose[record_id].replace(" ", "") == key:
+                record_id = self.table.record_id[row]
+                if self.query_loose[record_id].replace(" ", "") == key:
                     owner = record_id
-                why[index], score[index] = f"repeats the query (of record {owner})", 1.0
+                self.why[index], self.score[index] = f"repeats the query (of record {owner})", 1.0
                 continue
             first = first_copy.setdefault(key, index)
             if first != index:
-                kept = table.record_id[row_list[first]]
-                why[index] = f"exact duplicate of a candidate (kept in record {kept})"
-                score[index] = 1.0
+                kept = self.table.record_id[self.rows[first]]
+                self.why[index] = f"exact duplicate of a candidate (kept in record {kept})"
+                self.score[index] = 1.0
 
-    def _near(
-        self,
-        table: CandidateTable,
-        row_list: list[int],
-        loose: list[str],
-        query_loose: dict[str, str],
-        query_owner: dict[str, str],
-        why: list[str | None],
-        score: np.ndarray,
-    ) -> None:
+    def mark_near(self, settings: DedupSettings) -> None:
         """Rule 3: mark near-copies in ``why`` and store each candidate's best Jaccard in ``score``.
 
         Nodes are the distinct queries (each stands for the first record that has it), then the
@@ -224,21 +207,20 @@ class DedupFilter(Filter):
         (compared by squashed text, so records sharing a query share it), and two candidates of
         one record.
         """
-        settings = self.settings
         k = settings.shingle_chars
-        query_ids = {key: number for number, key in enumerate(query_owner)}
-        owners = list(query_owner.values())
-        texts = [query_loose[owner] for owner in owners]
+        query_ids = {key: number for number, key in enumerate(self.query_owner)}
+        owners = list(self.query_owner.values())
+        texts = [self.query_loose[owner] for owner in owners]
         records: dict[str, int] = {owner: number for number, owner in enumerate(owners)}
         record_of = list(range(len(owners)))
         query_id = list(range(len(owners)))
         candidates: list[int] = []
-        for index, row in enumerate(row_list):
-            if why[index] is None and loose[index]:
-                record_id = table.record_id[row]
-                own = query_loose.get(record_id, "").replace(" ", "")
+        for index, row in enumerate(self.rows):
+            if self.why[index] is None and self.loose[index]:
+                record_id = self.table.record_id[row]
+                own = self.query_loose.get(record_id, "").replace(" ", "")
                 candidates.append(index)
-                texts.append(loose[index])
+                texts.append(self.loose[index])
                 record_of.append(records.setdefault(record_id, len(records)))
                 query_id.append(query_ids.get(own, -1))
         if len(texts) < 2:
@@ -258,7 +240,7 @@ class DedupFilter(Filter):
         best = np.zeros(len(texts), dtype=np.float32)
         np.maximum.at(best, u, similarity)
         np.maximum.at(best, v, similarity)
-        score[candidates] = best[queries:]
+        self.score[candidates] = best[queries:]
         hit = similarity >= settings.threshold
         order = np.lexsort((-similarity[hit], v[hit]))  # per rejected node, its closest match
         hit_u, hit_v, hit_sim = u[hit][order], v[hit][order], similarity[hit][order]
@@ -269,8 +251,29 @@ class DedupFilter(Filter):
             if source < queries:
                 what = f"near-copy of the query (of record {owners[source]})"
             else:
-                kept = table.record_id[row_list[candidates[source - queries]]]
+                kept = self.table.record_id[self.rows[candidates[source - queries]]]
                 what = f"near-duplicate of a candidate (in record {kept})"
-            why[candidates[node - queries]] = (
+            self.why[candidates[node - queries]] = (
                 f"{what}: shingle Jaccard {value:.2f} ≥ {settings.threshold:g}"
             )
+
+
+class DedupFilter(Filter[DedupSettings]):
+    """Rejects candidates that repeat a query, an earlier candidate, or near-copy either."""
+
+    name = "dedup"
+    kinds = ("ruhnp",)
+
+    def apply(self, table: CandidateTable, rows: np.ndarray) -> FilterResult:
+        live = _Live.gather(table, rows.tolist(), self.settings.against_queries)
+        live.mark_exact()
+        if self.settings.near:
+            live.mark_near(self.settings)
+        why = live.why
+        reject = np.fromiter((reason is not None for reason in why), dtype=bool, count=len(rows))
+        return FilterResult(
+            rows=rows,
+            scores={"dedup_max_jaccard": live.score},
+            reject=reject,
+            reasons=[reason for reason in why if reason is not None],
+        )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from typing import ClassVar
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -79,13 +78,11 @@ def _truncation(text: str, query: str) -> str | None:
     return None
 
 
-class HeuristicFilter(Filter):
+class HeuristicFilter(Filter[HeuristicSettings]):
     """Rejects short, off-length, non-Russian, artefact-laden, truncated and repeated candidates."""
 
-    name: ClassVar[str] = "heuristic"
-    Settings: ClassVar[type[HeuristicSettings]] = HeuristicSettings
-    kinds: ClassVar[tuple[str, ...]] = ("ruhnp",)
-    settings: HeuristicSettings
+    name = "heuristic"
+    kinds = ("ruhnp",)
 
     def apply(self, table: CandidateTable, rows: np.ndarray) -> FilterResult:
         queries: dict[str, tuple[str, str]] = {}  # raw -> (normalised, squashed)

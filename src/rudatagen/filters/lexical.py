@@ -9,8 +9,6 @@ the Jaccard index of the pymorphy3 lemma sets (0–1). Each distinct query is pr
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import numpy as np
 from rapidfuzz import fuzz, process
 
@@ -20,13 +18,11 @@ from rudatagen.filters.settings import LexicalSettings
 from rudatagen.kinds.candidates import CandidateTable
 
 
-class LexicalFilter(Filter):
+class LexicalFilter(Filter[LexicalSettings]):
     """Rejects near-copy paraphrases and non-paraphrases too far from the query's wording."""
 
-    name: ClassVar[str] = "lexical"
-    Settings: ClassVar[type[LexicalSettings]] = LexicalSettings
-    kinds: ClassVar[tuple[str, ...]] = ("ruhnp",)
-    settings: LexicalSettings
+    name = "lexical"
+    kinds = ("ruhnp",)
 
     def apply(self, table: CandidateTable, rows: np.ndarray) -> FilterResult:
         settings = self.settings

@@ -26,7 +26,6 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 import numpy as np
 
@@ -79,13 +78,11 @@ def strip_dangling(text: str) -> str:
     return text.rstrip(_DANGLING + " \t\n")
 
 
-class NLIHeuristicFilter(Filter):
+class NLIHeuristicFilter(Filter[NLIHeuristicSettings]):
     """Rejects short, self-copying, leaked and copied pairs; cleans and flags the rest."""
 
-    name: ClassVar[str] = "nli_heuristic"
-    Settings: ClassVar[type[NLIHeuristicSettings]] = NLIHeuristicSettings
-    kinds: ClassVar[tuple[str, ...]] = ("wanli",)
-    settings: NLIHeuristicSettings
+    name = "nli_heuristic"
+    kinds = ("wanli",)
 
     def __init__(self, settings: NLIHeuristicSettings) -> None:
         super().__init__(settings)

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from rudatagen import fields
 from rudatagen.strict import StrictModel
 
 
@@ -24,7 +25,7 @@ def _check_bounds(low: float, high: float, what: str) -> None:
 class HeuristicSettings(StrictModel):
     """Cheap checks on each candidate alone and against its own record."""
 
-    enabled: bool = Field(True, description="Run this stage.")
+    enabled: bool = fields.enabled(True)
     min_chars: int = Field(10, ge=1, description="Shortest candidate kept, in characters.")
     min_length_ratio: float = Field(
         0.5, gt=0, description="Shortest candidate kept, as a share of the query's length."
@@ -32,15 +33,11 @@ class HeuristicSettings(StrictModel):
     max_length_ratio: float = Field(
         2.0, gt=0, description="Longest candidate kept, as a multiple of the query's length."
     )
-    min_cyrillic: float = Field(
-        0.5, ge=0, le=1, description="Minimum share of Cyrillic among the letters."
-    )
-    near_duplicate_similarity: float = Field(
+    min_cyrillic: float = fields.share(0.5, "Minimum share of Cyrillic among the letters.")
+    near_duplicate_similarity: float = fields.fuzz(
         95.0,
-        ge=0,
-        le=100,
-        description="A candidate this similar (rapidfuzz, 0–100) to an earlier candidate of "
-        "the same record is a near-copy.",
+        "A candidate this similar (rapidfuzz, 0–100) to an earlier candidate of the same record "
+        "is a near-copy.",
     )
     reject_truncated: bool = Field(
         True,
@@ -57,37 +54,29 @@ class HeuristicSettings(StrictModel):
 class LexicalSettings(StrictModel):
     """A paraphrase must not be a near-copy; a hard non-paraphrase must stay lexically close."""
 
-    enabled: bool = Field(True, description="Run this stage.")
+    enabled: bool = fields.enabled(True)
     scorer: Literal["ratio", "token_sort_ratio", "token_set_ratio"] = Field(
         "token_sort_ratio", description="The rapidfuzz similarity (0–100) of query and candidate."
     )
-    paraphrase_max_similarity: float = Field(
-        90.0, ge=0, le=100, description="A paraphrase above it is a near-copy of the query."
+    paraphrase_max_similarity: float = fields.fuzz(
+        90.0, "A paraphrase above it is a near-copy of the query."
     )
-    paraphrase_max_lemma_overlap: float = Field(
-        0.9,
-        ge=0,
-        le=1,
-        description="A paraphrase above this Jaccard overlap of pymorphy3 lemmas is a near-copy.",
+    paraphrase_max_lemma_overlap: float = fields.share(
+        0.9, "A paraphrase above this Jaccard overlap of pymorphy3 lemmas is a near-copy."
     )
-    non_paraphrase_min_similarity: float = Field(
-        50.0,
-        ge=0,
-        le=100,
-        description="A non-paraphrase below it is not close to the query, so not *hard*.",
+    non_paraphrase_min_similarity: float = fields.fuzz(
+        50.0, "A non-paraphrase below it is not close to the query, so not *hard*."
     )
-    non_paraphrase_min_lemma_overlap: float = Field(
-        0.4,
-        ge=0,
-        le=1,
-        description="A non-paraphrase below this lemma overlap is not *hard* either.",
+    non_paraphrase_min_lemma_overlap: float = fields.share(
+        0.4, "A non-paraphrase below this lemma overlap is not *hard* either."
     )
 
 
 class DedupSettings(StrictModel):
-    """Exact and near-duplicates across the whole dataset (MinHash + LSH on character shingles)."""
+    """Exact and near-duplicates across the whole dataset (MinHash + LSH on character shingles);
+    the first occurrence stays."""
 
-    enabled: bool = Field(True, description="Run this stage.")
+    enabled: bool = fields.enabled(True)
     near: bool = Field(True, description="Also drop near-duplicates (else exact ones only).")
     threshold: float = Field(
         0.85, gt=0, le=1, description="Shingle Jaccard from which two texts are near-duplicates."
@@ -109,29 +98,23 @@ class DedupSettings(StrictModel):
 class BiEncoderSettings(StrictModel):
     """cos(query, candidate) under a sentence-transformers model, bounds per label."""
 
-    enabled: bool = Field(False, description="Run this stage.")
+    enabled: bool = fields.enabled(False)
     model: str = Field(
         "deepvk/USER-bge-m3", description="A sentence-transformers model: Hub id or folder."
     )
     query_prefix: str = Field("", description="Put before each query (`query: `, ...).")
     candidate_prefix: str = Field("", description="Put before each candidate (`passage: `, ...).")
-    paraphrase_min: float = Field(
-        0.75, ge=-1, le=1, description="Lowest cos(query, paraphrase) kept."
+    paraphrase_min: float = fields.cosine(0.75, "Lowest cos(query, paraphrase) kept.")
+    paraphrase_max: float = fields.cosine(1.0, "Highest cos(query, paraphrase) kept.")
+    non_paraphrase_min: float = fields.cosine(
+        0.3, "Lowest cos(query, non-paraphrase) kept (hard, not random)."
     )
-    paraphrase_max: float = Field(
-        1.0, ge=-1, le=1, description="Highest cos(query, paraphrase) kept."
-    )
-    non_paraphrase_min: float = Field(
-        0.3, ge=-1, le=1, description="Lowest cos(query, non-paraphrase) kept (hard, not random)."
-    )
-    non_paraphrase_max: float = Field(
-        0.98, ge=-1, le=1, description="Highest cos(query, non-paraphrase) kept."
-    )
+    non_paraphrase_max: float = fields.cosine(0.98, "Highest cos(query, non-paraphrase) kept.")
     batch_size: int = Field(64, ge=1, description="Texts per encoding batch.")
     max_seq_length: int | None = Field(
         None, ge=8, description="Truncate inputs to N tokens (null: the model's)."
     )
-    device: str | None = Field(None, description="`cpu`, `cuda`, ... (null: a GPU if any).")
+    device: str | None = fields.device()
 
     @model_validator(mode="after")
     def _bounds(self) -> BiEncoderSettings:
@@ -143,7 +126,7 @@ class BiEncoderSettings(StrictModel):
 class CrossEncoderSettings(StrictModel):
     """A binary paraphrase classifier, or a 3-way NLI model (entailment both ways)."""
 
-    enabled: bool = Field(False, description="Run this stage.")
+    enabled: bool = fields.enabled(False)
     model: str = Field(
         "cointegrated/rubert-base-cased-nli-threeway",
         description="A cross-encoder: Hub id or folder (see `rudatagen train-cross-encoder`).",
@@ -156,17 +139,15 @@ class CrossEncoderSettings(StrictModel):
     entailment_label: str = Field(
         "entailment", description="The NLI model's label for entailment (`kind: nli`)."
     )
-    paraphrase_min: float = Field(
-        0.5, ge=0, le=1, description="A paraphrase below this probability is rejected."
-    )
-    non_paraphrase_max: float = Field(
-        0.5, ge=0, le=1, description="A non-paraphrase above this probability is rejected."
+    paraphrase_min: float = fields.share(0.5, "A paraphrase below this probability is rejected.")
+    non_paraphrase_max: float = fields.share(
+        0.5, "A non-paraphrase above this probability is rejected."
     )
     batch_size: int = Field(32, ge=1, description="Pairs per batch.")
     max_length: int | None = Field(
         None, ge=8, description="Truncate pairs to N tokens (null: the model's)."
     )
-    device: str | None = Field(None, description="`cpu`, `cuda`, ... (null: a GPU if any).")
+    device: str | None = fields.device()
 
 
 class FilterSettings(StrictModel):
@@ -178,38 +159,15 @@ class FilterSettings(StrictModel):
     min_neg: int = Field(
         1, ge=0, description="A record with fewer surviving non-paraphrases is dropped."
     )
-    heuristic: HeuristicSettings = Field(
-        default_factory=HeuristicSettings,
-        description="Cheap checks on each candidate alone and against its own record.",
-    )
-    lexical: LexicalSettings = Field(
-        default_factory=LexicalSettings,
-        description="A paraphrase must not be a near-copy; a hard non-paraphrase must stay "
-        "lexically close.",
-    )
-    dedup: DedupSettings = Field(
-        default_factory=DedupSettings,
-        description="Exact and near-duplicates across the whole dataset (MinHash + LSH on "
-        "character shingles); the first occurrence stays.",
-    )
-    biencoder: BiEncoderSettings = Field(
-        default_factory=BiEncoderSettings,
-        description="cos(query, candidate) under a sentence-transformers model, bounds per label.",
-    )
-    cross_encoder: CrossEncoderSettings = Field(
-        default_factory=CrossEncoderSettings,
-        description="A binary paraphrase classifier, or a 3-way NLI model (entailment both ways).",
-    )
+    heuristic: HeuristicSettings = fields.section(HeuristicSettings)
+    lexical: LexicalSettings = fields.section(LexicalSettings)
+    dedup: DedupSettings = fields.section(DedupSettings)
+    biencoder: BiEncoderSettings = fields.section(BiEncoderSettings)
+    cross_encoder: CrossEncoderSettings = fields.section(CrossEncoderSettings)
 
     def sections(self) -> dict[str, StrictModel]:
-        """Each filter's settings by its registry name."""
-        return {
-            "heuristic": self.heuristic,
-            "lexical": self.lexical,
-            "dedup": self.dedup,
-            "biencoder": self.biencoder,
-            "cross_encoder": self.cross_encoder,
-        }
+        """Each filter's settings by its registry name (the name of its key)."""
+        return {name: value for name, value in self if isinstance(value, StrictModel)}
 
     def minimums(self) -> dict[str, int]:
         """Surviving candidates a record needs, per intended label."""

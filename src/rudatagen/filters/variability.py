@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 
@@ -83,13 +82,11 @@ def score_with_checkpoints(
     return np.stack(scores)
 
 
-class VariabilityFilter(Filter):
+class VariabilityFilter(Filter[VariabilitySettings]):
     """Scores ``max_variability`` and keeps the top ``keep_fraction``, equal per label."""
 
-    name: ClassVar[str] = "max_variability"
-    Settings: ClassVar[type[VariabilitySettings]] = VariabilitySettings
-    kinds: ClassVar[tuple[str, ...]] = ("wanli",)
-    settings: VariabilitySettings
+    name = "max_variability"
+    kinds = ("wanli",)
 
     def apply(self, table: CandidateTable, rows: np.ndarray) -> FilterResult:
         if len(rows) == 0:

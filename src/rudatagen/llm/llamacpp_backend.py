@@ -12,7 +12,6 @@ from rudatagen.errors import MissingDependencyError, RudatagenError
 from rudatagen.llm.embedded import embedded_gguf_path
 from rudatagen.llm.settings import LlamaCppSettings
 from rudatagen.llm.types import (
-    BackendInfo,
     FatalLLMError,
     LLMBackend,
     LLMRequest,
@@ -63,17 +62,9 @@ class LlamaCppBackend(LLMBackend):
     def model(self) -> str:
         return self._settings.model
 
-    def info(self) -> BackendInfo:
+    def details(self) -> dict[str, Any]:
         cfg = self._settings.llamacpp
-        return BackendInfo(
-            backend=self.name,
-            model=self.model,
-            details={
-                "model_file": self._path.name,
-                "n_ctx": cfg.n_ctx,
-                "chat_format": cfg.chat_format,
-            },
-        )
+        return {"model_file": self._path.name, "n_ctx": cfg.n_ctx, "chat_format": cfg.chat_format}
 
     def _grammar(self, schema: dict[str, Any] | None) -> Any:
         if schema is None:

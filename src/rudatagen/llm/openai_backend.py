@@ -25,7 +25,6 @@ from typing import Any
 from rudatagen.errors import MissingDependencyError, RudatagenError
 from rudatagen.llm.settings import OpenAISettings
 from rudatagen.llm.types import (
-    BackendInfo,
     FatalLLMError,
     LLMBackend,
     LLMRequest,
@@ -125,16 +124,12 @@ class OpenAIBackend(LLMBackend):
     def model(self) -> str:
         return self._settings.model
 
-    def info(self) -> BackendInfo:
-        return BackendInfo(
-            backend=self.name,
-            model=self.model,
-            details={
-                "base_url": self._settings.base_url,
-                "dialect": self._dialect,
-                "api_key_env": self._settings.api_key_env,
-            },
-        )
+    def details(self) -> dict[str, Any]:
+        return {
+            "base_url": self._settings.base_url,
+            "dialect": self._dialect,
+            "api_key_env": self._settings.api_key_env,
+        }
 
     def preflight(self) -> None:
         """One ``GET {base_url}/models`` (5 s, no retries) before the run starts.

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from rudatagen import fields
 from rudatagen.llm.types import LLMRequest, Message
 from rudatagen.strict import StrictModel
 
@@ -26,7 +27,7 @@ BACKEND_DOC = (
 
 
 class RetrySettings(StrictModel):
-    """Transport retries: 429 (honouring Retry-After), 5xx, connection errors, timeouts."""
+    """Transport retries: 429 (honouring `Retry-After`), 5xx, resets, timeouts."""
 
     max_retries: int = Field(
         6,
@@ -82,13 +83,8 @@ class LLMSettings(StrictModel):
         description="How often an invalid answer (not JSON, schema-invalid, truncated) is "
         "asked again.",
     )
-    retry: RetrySettings = Field(
-        default_factory=RetrySettings,
-        description="Transport retries: 429 (honouring `Retry-After`), 5xx, resets, timeouts.",
-    )
-    price: PriceSettings = Field(
-        default_factory=PriceSettings, description="Turns token counts into a cost line."
-    )
+    retry: RetrySettings = fields.section(RetrySettings)
+    price: PriceSettings = fields.section(PriceSettings, "Turns token counts into a cost line.")
 
     @property
     def is_embedded(self) -> bool:
@@ -159,9 +155,8 @@ class LlamaCppSettings(LLMSettings):
     """A GGUF model inside the process (llama-cpp-python); the embedded demo by default."""
 
     backend: Literal["llamacpp"] = Field("llamacpp", description=BACKEND_DOC)
-    llamacpp: LlamaCppModel = Field(
-        default_factory=LlamaCppModel,
-        description="The in-process llama.cpp backend (llama-cpp-python).",
+    llamacpp: LlamaCppModel = fields.section(
+        LlamaCppModel, "The in-process llama.cpp backend (llama-cpp-python)."
     )
 
     @property
@@ -191,7 +186,6 @@ class VLLMSettings(LLMSettings):
     """The vLLM engine inside the process; `llm.model` is a Hub id or a local folder."""
 
     backend: Literal["vllm"] = Field("vllm", description=BACKEND_DOC)
-    vllm: VLLMEngine = Field(
-        default_factory=VLLMEngine,
-        description="The in-process vLLM engine; requests are handed over in large batches.",
+    vllm: VLLMEngine = fields.section(
+        VLLMEngine, "The in-process vLLM engine; requests are handed over in large batches."
     )

@@ -145,4 +145,9 @@ class LLMBackend(ABC):
         """Release connections or engines."""
 
     def info(self) -> BackendInfo:
-        return BackendInfo(backend=self.name, model=self.model)
+        """What the manifest records: the backend, the model and :meth:`details`."""
+        return BackendInfo(backend=self.name, model=self.model, details=self.details())
+
+    def details(self) -> dict[str, Any]:
+        """The backend's own facts for the manifest (never a secret); none by default."""
+        return {}

@@ -13,7 +13,6 @@ from typing import Any
 from rudatagen.errors import MissingDependencyError, RudatagenError
 from rudatagen.llm.settings import VLLMSettings
 from rudatagen.llm.types import (
-    BackendInfo,
     FatalLLMError,
     LLMBackend,
     LLMRequest,
@@ -81,19 +80,15 @@ class VLLMBackend(LLMBackend):
     def preferred_concurrency(self) -> int:
         return self._settings.vllm.batch_size
 
-    def info(self) -> BackendInfo:
+    def details(self) -> dict[str, Any]:
         import vllm
 
-        return BackendInfo(
-            backend=self.name,
-            model=self.model,
-            details={
-                "vllm": getattr(vllm, "__version__", "?"),
-                "batch_size": self.preferred_concurrency,
-                "engine_calls": len(self.batches),
-                "largest_batch": max(self.batches, default=0),
-            },
-        )
+        return {
+            "vllm": getattr(vllm, "__version__", "?"),
+            "batch_size": self.preferred_concurrency,
+            "engine_calls": len(self.batches),
+            "largest_batch": max(self.batches, default=0),
+        }
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         loop = asyncio.get_running_loop()

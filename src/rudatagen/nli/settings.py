@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from rudatagen import fields
 from rudatagen.filters.settings import WanliFilterSettings
 from rudatagen.generators.settings import GenerateSettings
 from rudatagen.strict import StrictModel
@@ -15,7 +16,7 @@ CANONICAL_LABELS = ("entailment", "neutral", "contradiction", "not_entailment")
 
 
 class SeedDataSettings(StrictModel):
-    """Where the seed NLI set lives and how its columns and label values map to ours."""
+    """Where the seed NLI set lives and how its columns and labels map to ours."""
 
     path: Path | None = Field(None, description="Seed data (or `--seed-data`).")
     format: Literal["auto", "jsonl", "csv", "tsv", "parquet", "hf"] = Field(
@@ -81,12 +82,12 @@ class CartographySettings(StrictModel):
     )
     epochs: int = Field(5, ge=2, description="Epochs, at least 2 (variability needs two points).")
     batch_size: int = Field(32, ge=1, description="Training batch size.")
-    learning_rate: float = Field(2e-5, gt=0, description="Peak learning rate.")
-    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Share of steps spent warming up.")
+    learning_rate: float = fields.learning_rate(2e-5)
+    warmup_ratio: float = fields.warmup_ratio()
     max_length: int = Field(128, ge=8, description="Truncate pairs to N tokens.")
     predict_batch_size: int = Field(64, ge=1, description="Batch size of the per-epoch prediction.")
-    seed: int = Field(42, description="Seed of model init and data order.")
-    device: str | None = Field(None, description="`cpu`, `cuda`, ... (null: a GPU if any).")
+    seed: int = fields.training_seed()
+    device: str | None = fields.device()
 
 
 class SelectionSettings(StrictModel):
@@ -122,25 +123,13 @@ class GenerationSettings(StrictModel):
 
 
 class WanliSettings(StrictModel):
-    seeds: SeedDataSettings = Field(
-        default_factory=SeedDataSettings,
-        description="Where the seed NLI set lives and how its columns and labels map to ours.",
+    seeds: SeedDataSettings = fields.section(SeedDataSettings)
+    cartography: CartographySettings = fields.section(CartographySettings)
+    selection: SelectionSettings = fields.section(SelectionSettings)
+    generation: GenerationSettings = fields.section(
+        GenerationSettings, "What the LLM is asked to write."
     )
-    cartography: CartographySettings = Field(
-        default_factory=CartographySettings,
-        description="The classifier trained on the seed set to record training dynamics.",
-    )
-    selection: SelectionSettings = Field(
-        default_factory=SelectionSettings,
-        description="Which seeds are ambiguous and how many neighbours each prompt holds.",
-    )
-    generation: GenerationSettings = Field(
-        default_factory=GenerationSettings, description="What the LLM is asked to write."
-    )
-    filter: WanliFilterSettings = Field(
-        default_factory=WanliFilterSettings,
-        description="WANLI's heuristics and the estimated-max-variability filter.",
-    )
+    filter: WanliFilterSettings = fields.section(WanliFilterSettings)
 
 
 class WanliRunSettings(StrictModel):
