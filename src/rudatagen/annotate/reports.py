@@ -13,6 +13,13 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def interval_text(interval: dict[str, Any] | None) -> str:
+    """``0.280 – 0.787`` (an em dash when there is none: nothing reviewed, or an old report)."""
+    if not interval or interval.get("low") is None or interval.get("high") is None:
+        return "—"
+    return f"{interval['low']:.3f} – {interval['high']:.3f}"
+
+
 def agreement_markdown(report: dict[str, Any], project: str) -> str:
     kappa, alpha = report["cohen_kappa"], report["krippendorff_alpha"]
     lines = [
@@ -42,13 +49,18 @@ def agreement_markdown(report: dict[str, Any], project: str) -> str:
         "",
         "## Precision of the automatic labels",
         "",
-        "| machine label | reviewed | correct | discarded | precision | unresolved |",
-        "|---|---|---|---|---|---|",
+        "Of the reviewed items the machine labelled X, the share whose final label is X, with its "
+        "95% Wilson interval; n is the number of reviewed items it rests on.",
+        "",
+        "| machine label | n (reviewed) | correct | discarded | precision | 95% interval "
+        "| unresolved |",
+        "|---|---|---|---|---|---|---|",
     ]
     for label, row in report["precision_of_automatic_labels"].items():
         lines.append(
             f"| {label} | {row['reviewed']} | {row['correct']} | {row['discarded']} | "
-            f"{_fmt(row['precision'])} | {row['unresolved']} |"
+            f"{_fmt(row['precision'])} | {interval_text(row.get('interval'))} | "
+            f"{row['unresolved']} |"
         )
     finals = ", ".join(f"{k} {v}" for k, v in report["final_labels"].items()) or "none yet"
     lines += ["", f"Final labels: {finals}.", ""]

@@ -14,7 +14,8 @@ from rudatagen.cli.models import calibrate_command, train_cross_encoder_command
 from rudatagen.cli.nli import cartography_command, wanli_command
 from rudatagen.cli.publish import publish_command
 from rudatagen.cli.recipe import recipe_app
-from rudatagen.cli.train import evaluate_command, shift_command, train_command
+from rudatagen.cli.shift import shift_command
+from rudatagen.cli.train import evaluate_command, train_command
 
 app = typer.Typer(
     name="rudatagen",

@@ -38,6 +38,23 @@ def calibrate_command(
         typer.Option(help="What scores the pairs."),
     ] = "cross_encoder",
     target_precision: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.95,
+    rule: Annotated[
+        Literal["lower_bound", "point"],
+        typer.Option(
+            help="Judge a threshold by the lower end of its precision's interval (default) or "
+            "by the point estimate."
+        ),
+    ] = "lower_bound",
+    confidence: Annotated[
+        float, typer.Option(min=0.5, max=0.999, help="Confidence level of the intervals.")
+    ] = 0.95,
+    interval: Annotated[
+        Literal["wilson", "clopper_pearson"], typer.Option(help="Interval for proportions.")
+    ] = "wilson",
+    folds: Annotated[
+        int, typer.Option(min=0, help="Folds of the held-out estimate, split by group (0: none).")
+    ] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of the fold split.")] = 0,
     model: Annotated[
         str | None, typer.Option(help="Model of the scorer (else the recipe's).")
     ] = None,
@@ -47,9 +64,14 @@ def calibrate_command(
     recipe: RecipeOption = None,
     set_: SetOption = None,
 ) -> None:
-    """Precision/recall of a scorer on labelled pairs; the threshold reaching a target precision."""
+    """Precision/recall of a scorer on labelled pairs; the threshold reaching a target precision.
+
+    Prints precision and recall with intervals in-sample and held out (k folds split by groups of
+    pairs that share a text), and warns when the scorer model was trained on these pairs.
+    """
     with user_errors():
         from rudatagen.filters.calibration import calibrate, load_labelled_pairs
+        from rudatagen.training.seen_pairs import training_overlap
 
         overrides = list(set_ or [])
         if model is not None and scorer != "lexical":
@@ -63,12 +85,25 @@ def calibrate_command(
             f"pairs: {len(labelled)} ({int(labelled.labels.sum())} positive); "
             f"skipped by label: {labelled.skipped or 'none'}"
         )
-        result = calibrate(labelled, target_precision, scorer, settings)
-        typer.echo(
-            f"scorer {scorer}: threshold {result.recipe_threshold:g} gives precision "
-            f"{result.precision:.3f}, recall {result.recall:.3f} "
-            f"(target precision {target_precision:g})"
+        overlap = training_overlap(
+            settings.model if settings is not None else None, labelled.text_1, labelled.text_2
         )
+        if overlap is not None and overlap.warning():
+            say(str(overlap.warning()), color="yellow")
+        result = calibrate(
+            labelled,
+            target_precision,
+            scorer,
+            settings,
+            rule=rule,
+            confidence=confidence,
+            method=interval,
+            folds=folds,
+            seed=seed,
+            overlap=overlap,
+        )
+        for line in result.summary_lines():
+            typer.echo(line)
         typer.echo(
             "curve: "
             + "; ".join(
@@ -155,6 +190,7 @@ def train_cross_encoder_command(
             max_length=settings.max_length,
             seed=settings.seed,
             eval_fraction=settings.eval_fraction,
+            inputs=[str(pairs)],
         )
         say(
             f"done in {report.seconds:.0f}s: {report.train_pairs} train / {report.eval_pairs} "

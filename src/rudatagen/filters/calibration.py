@@ -3,9 +3,15 @@
 Pairs come from a table read by ``core.tables`` (TSV/CSV/JSONL/Parquet or a saved dataset) with
 two text columns and a label column; label values name the positives (paraphrases) and
 negatives, other values are skipped and counted.
-A scorer gives each pair a score where higher means "more likely a paraphrase"; the chosen
-threshold is the lowest one whose precision (score >= threshold) reaches the target, which is the
-highest recall at that precision. The result renders a recipe snippet for the matching filter.
+A scorer gives each pair a score where higher means "more likely a paraphrase". The chosen
+threshold is the lowest one (so the highest recall) whose precision (score >= threshold) reaches
+the target, judged by the lower end of its confidence interval (``rule="lower_bound"``, the
+default: a precision of 0.95 on 20 kept pairs does not count as 0.95) or by the point estimate
+(``rule="point"``). Precision and recall at that threshold come with their intervals
+(``core.intervals``), in-sample and, more honestly, held out: ``calibration_heldout`` repeats the
+choice on k−1 folds split by group and measures it on the fold left out. When the scorer model was
+trained on the calibration pairs, ``training.seen_pairs`` says how many. The result renders a
+recipe snippet for the matching filter.
 """
 
 from __future__ import annotations
@@ -15,14 +21,33 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import yaml
 
+from rudatagen.core.intervals import (
+    METHOD_NAMES,
+    IntervalMethod,
+    Proportion,
+    clustered_proportion,
+)
 from rudatagen.core.tables import iter_rows
 from rudatagen.errors import MissingDependencyError, RudatagenError
+from rudatagen.filters.calibration_curve import (
+    CurveCounts,
+    CurvePoint,
+    Rule,
+    choose_index,
+    curve_counts,
+    pr_curve,
+    short_threshold,
+)
 from rudatagen.filters.settings import BiEncoderSettings, CrossEncoderSettings
+
+if TYPE_CHECKING:
+    from rudatagen.filters.calibration_heldout import HeldOutEstimate
+    from rudatagen.training.seen_pairs import TrainingOverlap
 
 Scorer = Literal["cross_encoder", "biencoder", "lexical"]
 RECALL_POINTS = (0.5, 0.8, 0.9, 0.95)
@@ -127,42 +152,11 @@ def score_pairs(
     raise RudatagenError(f"scorer '{scorer}' needs its filter's settings (with the model)")
 
 
-@dataclass(frozen=True)
-class CurvePoint:
-    """Keeping pairs with score >= ``threshold`` gives this precision and recall."""
-
-    threshold: float
-    precision: float
-    recall: float
-
-
-def pr_curve(labels: np.ndarray, scores: np.ndarray) -> list[CurvePoint]:
-    """One point per distinct score, highest threshold first."""
-    order = np.argsort(-scores, kind="stable")
-    ordered, truth = scores[order], labels[order].astype(np.int64)
-    last = np.r_[np.flatnonzero(np.diff(ordered)), len(ordered) - 1]
-    tp, kept = np.cumsum(truth)[last], last + 1
-    positives = max(int(truth.sum()), 1)
-    return [
-        CurvePoint(float(t), float(p), float(r))
-        for t, p, r in zip(ordered[last], tp / kept, tp / positives, strict=True)
-    ]
-
-
-def _short_threshold(threshold: float, below: float) -> float:
-    """The shortest decimal that keeps the same pairs: in (``below``, ``threshold``] as float32
-    too, since the filters compare float32 scores."""
-    for digits in range(2, 10):
-        scale = 10**digits
-        candidate = math.floor(threshold * scale) / scale
-        if below < candidate <= threshold and below < float(np.float32(candidate)) <= threshold:
-            return candidate
-    return threshold
-
-
 @dataclass
 class Calibration:
-    """The chosen threshold and what it gives on the labelled pairs."""
+    """The chosen threshold and what it gives: on the labelled pairs themselves (``precision``,
+    ``recall`` and ``in_sample`` with intervals) and held out (``held_out``, the figures to
+    expect on new pairs like these)."""
 
     scorer: str
     target_precision: float
@@ -175,13 +169,69 @@ class Calibration:
     points: dict[str, CurvePoint]
     settings: dict[str, Any] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
+    rule: Rule = "lower_bound"
+    confidence: float = 0.95
+    interval: IntervalMethod = "wilson"
+    in_sample: dict[str, Proportion] = field(default_factory=dict)
+    held_out: HeldOutEstimate | None = None
+    held_out_note: str | None = None  # why there is no held-out estimate
+    training_overlap: TrainingOverlap | None = None
 
     @property
     def support(self) -> int:
         return self.positives + self.negatives
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "support": self.support}
+        """Everything, for the JSON next to the snippet (the keys before ``rule`` are the ones
+        written before intervals existed, with the same meaning)."""
+        return {
+            "scorer": self.scorer,
+            "target_precision": self.target_precision,
+            "threshold": self.threshold,
+            "recipe_threshold": self.recipe_threshold,
+            "precision": self.precision,
+            "recall": self.recall,
+            "positives": self.positives,
+            "negatives": self.negatives,
+            "points": {name: asdict(point) for name, point in self.points.items()},
+            "settings": self.settings,
+            "skipped": self.skipped,
+            "support": self.support,
+            "rule": self.rule,
+            "confidence": self.confidence,
+            "interval": self.interval,
+            "in_sample": {name: value.as_dict() for name, value in self.in_sample.items()},
+            "held_out": self.held_out.as_dict() if self.held_out else None,
+            "held_out_note": self.held_out_note,
+            "training_overlap": (
+                self.training_overlap.as_dict() if self.training_overlap else None
+            ),
+        }
+
+    def summary_lines(self) -> list[str]:
+        """What the threshold gives, in-sample and held out, each figure with its interval."""
+        how = (
+            f"the lower end of the {self.confidence:.0%} {METHOD_NAMES[self.interval]} interval of "
+            "precision"
+            if self.rule == "lower_bound"
+            else "the point estimate of precision"
+        )
+        lines = [
+            f"scorer {self.scorer}: threshold {self.recipe_threshold:g} gives precision "
+            f"{self.precision:.3f}, recall {self.recall:.3f} on these pairs "
+            f"(chosen where {how} reaches {self.target_precision:g})"
+        ]
+        if self.in_sample:
+            lines.append(
+                f"  in-sample ({self.confidence:.0%} {METHOD_NAMES[self.interval]}): precision "
+                f"{self.in_sample['precision'].text('kept')}, recall "
+                f"{self.in_sample['recall'].text('positives')}"
+            )
+        if self.held_out is not None:
+            lines.append(f"  expected on new pairs: {self.held_out.text()}")
+        elif self.held_out_note:
+            lines.append(f"  no held-out estimate: {self.held_out_note}")
+        return lines
 
     def recipe_yaml(self) -> str:
         """A ``filters:`` snippet setting the threshold as the stage's ``paraphrase_min``."""
@@ -189,6 +239,10 @@ class Calibration:
             f"# calibrated on {self.support} pairs ({self.positives} positive): precision "
             f"{self.precision:.3f}, recall {self.recall:.3f} at {self.recipe_threshold:g}\n"
         )
+        if self.held_out is not None:
+            head += f"# expected on new pairs: {self.held_out.text()}\n"
+        if self.training_overlap is not None and self.training_overlap.warning():
+            head += f"# {self.training_overlap.warning()}\n"
         if self.scorer == "lexical":
             return head + "# lexical baseline: no filter stage takes a minimum similarity\n"
         keys = _RECIPE_KEYS[self.scorer]
@@ -200,17 +254,46 @@ class Calibration:
         return head + yaml.safe_dump(body, sort_keys=False, allow_unicode=True)
 
 
+def _unreachable(
+    counts: CurveCounts, target: float, rule: Rule, confidence: float, method: IntervalMethod
+) -> RudatagenError:
+    """The error for a target no threshold reaches, naming the best figure seen."""
+    if rule == "point":
+        precisions = counts.true_positives / counts.kept
+        best = counts.point(int(np.lexsort((-counts.kept, -precisions))[0]))
+        return RudatagenError(
+            f"target precision {target:g} is not reachable: the best is "
+            f"{best.precision:.3f} (recall {best.recall:.3f} at threshold {best.threshold:.4f})"
+        )
+    low = counts.precision_lower_bounds(confidence, method)
+    i = int(np.nanargmax(low))
+    best = counts.point(i)
+    return RudatagenError(
+        f"target precision {target:g} is not reachable with {confidence:.0%} confidence: the best "
+        f"lower bound ({METHOD_NAMES[method]}) is {low[i]:.3f} (precision {best.precision:.3f} "
+        f"on {best.kept} kept pairs at threshold {best.threshold:.4f}); label more pairs, lower "
+        "the target or choose on the point estimate (--rule point)"
+    )
+
+
 def calibrate_scores(
     labels: np.ndarray,
     scores: np.ndarray,
     target_precision: float,
     scorer: str = "lexical",
     settings: dict[str, Any] | None = None,
+    *,
+    groups: np.ndarray | None = None,
+    rule: Rule = "lower_bound",
+    confidence: float = 0.95,
+    method: IntervalMethod = "wilson",
 ) -> Calibration:
-    """Pick the lowest threshold whose precision reaches ``target_precision``.
+    """Pick the lowest threshold whose precision reaches ``target_precision`` by ``rule``.
 
+    ``groups`` (an id per pair, see ``calibration_heldout.pair_groups``) make the intervals
+    account for pairs that share a text; without them every pair is independent.
     Raises ``RudatagenError`` when there are no positives or negatives, or when no threshold
-    reaches the target (the message gives the best precision seen).
+    reaches the target (the message gives the best precision, or lower bound, seen).
     """
     labels = np.asarray(labels).astype(np.int8)
     scores = np.asarray(scores, dtype=np.float64)
@@ -220,31 +303,41 @@ def calibrate_scores(
         raise RudatagenError(
             f"calibration needs positive and negative pairs: got {positives} and {negatives}"
         )
+    counts = curve_counts(labels, scores, groups)
+    index = choose_index(counts, target_precision, rule, confidence, method)
+    if index is None:
+        raise _unreachable(counts, target_precision, rule, confidence, method)
+    chosen = counts.point(index)
+    below = float(counts.thresholds[index + 1]) if index + 1 < len(counts.kept) else -math.inf
     curve = pr_curve(labels, scores)
-    reaching = [i for i, point in enumerate(curve) if point.precision >= target_precision]
-    if not reaching:
-        best = max(curve, key=lambda p: (p.precision, p.recall))
-        raise RudatagenError(
-            f"target precision {target_precision:g} is not reachable: the best is "
-            f"{best.precision:.3f} (recall {best.recall:.3f} at threshold {best.threshold:.4f})"
-        )
-    chosen = curve[reaching[-1]]
-    below = curve[reaching[-1] + 1].threshold if reaching[-1] + 1 < len(curve) else -math.inf
     points = {"chosen": chosen}
     for recall in RECALL_POINTS:
         eligible = [p for p in curve if p.recall >= recall]
         points[f"recall_{recall:g}"] = max(eligible, key=lambda p: p.precision)
+    kept = scores >= chosen.threshold
+    pair_ids = np.arange(len(labels)) if groups is None else np.asarray(groups)
     return Calibration(
         scorer=scorer,
         target_precision=target_precision,
         threshold=chosen.threshold,
-        recipe_threshold=_short_threshold(chosen.threshold, below),
+        recipe_threshold=short_threshold(chosen.threshold, below),
         precision=chosen.precision,
         recall=chosen.recall,
         positives=positives,
         negatives=negatives,
         points=points,
         settings=settings or {},
+        rule=rule,
+        confidence=confidence,
+        interval=method,
+        in_sample={
+            "precision": clustered_proportion(
+                labels[kept] == 1, pair_ids[kept], confidence, method
+            ),
+            "recall": clustered_proportion(
+                kept[labels == 1], pair_ids[labels == 1], confidence, method
+            ),
+        },
     )
 
 
@@ -253,10 +346,31 @@ def calibrate(
     target_precision: float,
     scorer: Scorer = "cross_encoder",
     settings: BiEncoderSettings | CrossEncoderSettings | None = None,
+    *,
+    rule: Rule = "lower_bound",
+    confidence: float = 0.95,
+    method: IntervalMethod = "wilson",
+    folds: int = 5,
+    seed: int = 0,
+    overlap: TrainingOverlap | None = None,
 ) -> Calibration:
-    """Score ``pairs`` with ``scorer`` (see ``score_pairs``) and calibrate on the scores."""
+    """Score ``pairs`` with ``scorer`` (see ``score_pairs``), calibrate on the scores with pairs
+    grouped by shared texts, and estimate the result on ``folds`` held-out folds split by those
+    groups (``folds`` 0: no estimate). ``overlap`` (from ``training.seen_pairs``) is recorded.
+    """
+    from rudatagen.filters.calibration_heldout import held_out_estimate, pair_groups
+
     scores = score_pairs(pairs, scorer, settings)
+    groups = pair_groups(pairs.text_1, pairs.text_2)
     dumped = settings.model_dump(mode="json") if settings is not None else {}
-    result = calibrate_scores(pairs.labels, scores, target_precision, scorer, dumped)
+    choice: dict[str, Any] = {"rule": rule, "confidence": confidence, "method": method}
+    result = calibrate_scores(
+        pairs.labels, scores, target_precision, scorer, dumped, groups=groups, **choice
+    )
     result.skipped = dict(pairs.skipped)
+    result.training_overlap = overlap
+    if folds:
+        result.held_out, result.held_out_note = held_out_estimate(
+            pairs.labels, scores, groups, target_precision, folds=folds, seed=seed, **choice
+        )
     return result

@@ -114,6 +114,27 @@ def _funnel_table(funnel: dict[str, Any]) -> tuple[list[str], list[dict[str, Any
     return labels, rows
 
 
+def _precision_rows(agreement: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Per machine label: the precision against the reviewers, its interval and n (reviewed
+    items). An agreement.json written before intervals existed gives an em dash there."""
+    from rudatagen.annotate.reports import interval_text
+
+    rows = []
+    for label, row in ((agreement or {}).get("precision_of_automatic_labels") or {}).items():
+        if not isinstance(row, dict):
+            continue
+        precision = row.get("precision")
+        rows.append(
+            {
+                "label": label,
+                "precision": "—" if precision is None else f"{precision:.3f}",
+                "interval": interval_text(row.get("interval")),
+                "n": row.get("reviewed", "—"),
+            }
+        )
+    return rows
+
+
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(value, dict):
         flat: dict[str, Any] = {}
@@ -169,6 +190,7 @@ def render_card(
         funnel_json=json.dumps(run.funnel, ensure_ascii=False, indent=2) if run.funnel else "",
         agreement=run.agreement,
         agreement_flat=_flatten(run.agreement or {}),
+        agreement_precision=_precision_rows(run.agreement),
         review_status=run.review_status,
         dropped_unresolved=run.dropped_unresolved,
         stats=stats,

@@ -5,7 +5,8 @@
 ``NLI_LABELS`` (names or their indices), saved with that ``id2label``; use it with ``kind: nli``.
 A seeded ``eval_fraction`` of the pairs is held out and scored with
 ``CrossEncoderClassificationEvaluator``; ``training.json`` next to the model keeps the data size,
-the settings and those metrics.
+the settings, those metrics, the inputs and the set of pairs trained on (``seen_pairs``, see
+``training.seen_pairs``: calibration warns when it is scored on them).
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import random
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from rudatagen.errors import RudatagenError
 from rudatagen.training.cross_encoder_fit import FitSettings, fit_cross_encoder, save_cross_encoder
+from rudatagen.training.seen_pairs import pair_hashes, write_seen_pairs
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 Pair = tuple[str, str, int | str]
@@ -39,6 +41,8 @@ class TrainingReport:
     settings: dict[str, Any]
     metrics: dict[str, float]
     seconds: float
+    inputs: list[str] = field(default_factory=list)
+    seen_pairs: dict[str, Any] = field(default_factory=dict)
 
 
 def _label_ids(pairs: Sequence[Pair], kind: str) -> list[int]:
@@ -87,11 +91,13 @@ def train_cross_encoder(
     seed: int = 42,
     eval_fraction: float = 0.1,
     device: str | None = None,
+    inputs: Sequence[str] = (),
 ) -> TrainingReport:
     """Fine-tune ``base_model`` (any encoder; a new head is added) on ``(text_1, text_2, label)``.
 
     The model is saved to ``out_dir`` so that ``CrossEncoder(out_dir)`` loads it; the training
-    itself is ``training.cross_encoder_fit.fit_cross_encoder``.
+    itself is ``training.cross_encoder_fit.fit_cross_encoder``. ``inputs`` (the files the pairs
+    came from) are recorded in ``training.json``, with the pairs trained on (not the held-out ones).
     """
     if not 0 <= eval_fraction < 1:
         raise RudatagenError(f"eval_fraction must be in [0, 1), got {eval_fraction}")
@@ -140,6 +146,13 @@ def train_cross_encoder(
         },
         metrics=metrics,
         seconds=round(time.perf_counter() - started, 2),
+        inputs=[str(source) for source in inputs],
+        seen_pairs=write_seen_pairs(
+            out,
+            pair_hashes(
+                (str(pairs[i][0]) for i in train_rows), (str(pairs[i][1]) for i in train_rows)
+            ),
+        ),
     )
     (out / "training.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
     return report

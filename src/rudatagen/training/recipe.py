@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from rudatagen import fields
 from rudatagen.strict import StrictModel
 
 LossName = Literal["mnrl", "cached_mnrl", "cosent", "angle"]
@@ -25,7 +26,7 @@ class ModelSettings(StrictModel):
     max_seq_length: int | None = Field(
         None, ge=8, description="Truncate inputs to N tokens (null: the model's own limit)."
     )
-    device: str | None = Field(None, description="`cpu`, `cuda`, ... (null: auto).")
+    device: str | None = fields.device()
 
 
 class Prefixes(StrictModel):
@@ -96,11 +97,11 @@ class TrainingSettings(StrictModel):
     max_steps: int = Field(-1, description="Stop after N steps (-1: run all epochs).")
     batch_size: int = Field(64, ge=2, description="Per device; bigger is better for MNRL.")
     mini_batch_size: int = Field(32, ge=1, description="cached_mnrl: texts per forward pass.")
-    learning_rate: float = Field(2e-5, gt=0, description="Peak learning rate.")
-    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Share of steps spent warming up.")
+    learning_rate: float = fields.learning_rate(2e-5)
+    warmup_ratio: float = fields.warmup_ratio()
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
     scale: float = Field(20.0, gt=0, description="MNRL similarity scale (1 / temperature).")
-    seed: int = Field(42, description="Seed of model init and data order.")
+    seed: int = fields.training_seed()
     precision: Literal["fp32", "fp16", "bf16"] = Field(
         "fp32", description="`fp16` / `bf16` on a GPU."
     )
@@ -117,20 +118,16 @@ class TrainSettings(StrictModel):
     """Encoder training: the base model, prefixes, datasets and trainer settings."""
 
     name: str = Field("train", description="Run name (model card, trainer's run name).")
-    model: ModelSettings = Field(
-        default_factory=ModelSettings, description="The base encoder to fine-tune."
-    )
-    prefixes: Prefixes = Field(
-        default_factory=Prefixes,
-        description="Text put before every input, by role; saved with the model as "
-        "`model.prompts` and used by `evaluate` and `shift`.",
+    model: ModelSettings = fields.section(ModelSettings)
+    prefixes: Prefixes = fields.section(
+        Prefixes,
+        "Text put before every input, by role; saved with the model as `model.prompts` and used "
+        "by `evaluate` and `shift`.",
     )
     datasets: list[DatasetSettings] = Field(
         min_length=1, description="The training sources, trained on together."
     )
-    training: TrainingSettings = Field(
-        default_factory=TrainingSettings, description="Sentence-transformers' training arguments."
-    )
+    training: TrainingSettings = fields.section(TrainingSettings)
     model_card: dict[str, str] = Field(
         default_factory=dict, description="Extra model card fields: model_name, license, model_id."
     )

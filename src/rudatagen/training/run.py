@@ -3,7 +3,9 @@
 The output folder is a sentence-transformers model (``SentenceTransformer(OUT)`` loads it) whose
 ``README.md`` is sentence-transformers' model card (language ``ru``, datasets, losses, metrics)
 and whose ``prompts`` hold the recipe's prefixes under the names ``query``, ``document`` and
-``symmetric``; ``training.json`` keeps the data sizes, settings, metrics and throughput.
+``symmetric``; ``training.json`` keeps the data sizes, settings, metrics and throughput, and
+``seen_pairs`` describes the set of text pairs the training rows hold (``seen_pairs.npy``, see
+``training.seen_pairs``), which ``calibrate`` compares with its pairs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from rudatagen.core.manifest import InputRef, Manifest, write_json_atomic
 from rudatagen.encoders import load_sentence_transformer, resolve_device
@@ -26,6 +30,7 @@ from rudatagen.training.build import (
     build_parts,
 )
 from rudatagen.training.recipe import TrainSettings
+from rudatagen.training.seen_pairs import pair_hashes, triplet_pairs, write_seen_pairs
 
 
 @dataclass
@@ -72,6 +77,12 @@ def _card_data(model: Any, settings: TrainSettings, parts: list[Part]) -> None:
         card.model_id = settings.model_card["model_id"]
     card.local_files_only = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
     card.tags = [*card.tags, "rudatagen", "russian"]
+
+
+def _seen_pair_hashes(parts: list[Part]) -> np.ndarray:
+    """The hashes of every text pair the training datasets hold (see ``training.seen_pairs``)."""
+    hashes = [pair_hashes(*triplet_pairs(part.columns)) for part in parts]
+    return np.unique(np.concatenate(hashes)) if hashes else np.zeros(0, dtype=np.uint64)
 
 
 def train(settings: TrainSettings, out: Path, *, progress: bool = True) -> TrainReport:
@@ -149,6 +160,7 @@ def train(settings: TrainSettings, out: Path, *, progress: bool = True) -> Train
         wall_s=report.seconds,
         **asdict(report),
         rows_per_s=round(report.pairs_per_s, 3),
+        seen_pairs=write_seen_pairs(out, _seen_pair_hashes(parts)),
     )
     write_json_atomic(out / "training.json", manifest.to_json())
     return report
