@@ -69,6 +69,28 @@ def test_calibrate_lexical_reaches_the_target(paraphraser_slice: Path, tmp_path:
     assert "curve: " in result.stdout and "recall_0.9" in result.stdout
 
 
+def test_calibrate_takes_its_choice_from_the_recipe_and_flags_win(
+    paraphraser_slice: Path, tmp_path: Path
+) -> None:
+    """The ``calibrate:`` section sets the scorer and the rule; ``--set`` and flags override it."""
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        "calibrate:\n  scorer: lexical\n  rule: point\n  target_precision: 0.7\n  folds: 0\n",
+        encoding="utf-8",
+    )
+    base = ("calibrate", "--pairs", str(paraphraser_slice), "--recipe", str(recipe))
+    from_recipe = rudatagen(*base)
+    assert from_recipe.returncode == 0, from_recipe.stderr
+    assert "scorer lexical" in from_recipe.stdout and "point estimate" in from_recipe.stdout
+    assert "expected on new pairs" not in from_recipe.stdout  # folds: 0
+    overridden = rudatagen(*base, "--set", "calibrate.folds=2", "--rule", "lower_bound")
+    assert overridden.returncode == 0, overridden.stderr
+    assert "lower end of the 95%" in overridden.stdout
+    assert "expected on new pairs" in overridden.stdout
+    bad = rudatagen(*base, "--set", "calibrate.rule=median")
+    assert_one_line_error(bad, "calibrate.rule")
+
+
 def test_calibrate_bad_input_is_one_line(tmp_path: Path) -> None:
     pairs = tmp_path / "p.tsv"
     pairs.write_text("a\tb\n1\t2\n", encoding="utf-8")

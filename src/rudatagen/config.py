@@ -20,6 +20,7 @@ from rudatagen import fields
 from rudatagen.annotate.settings import AnnotateSettings
 from rudatagen.core.recipe_io import load_model
 from rudatagen.evaluation.settings import EvaluateSettings
+from rudatagen.filters.calibration_settings import CalibrateSettings
 from rudatagen.filters.settings import FilterSettings
 from rudatagen.generators.settings import (
     CacheSettings,
@@ -66,6 +67,7 @@ class Recipe(StrictModel):
     annotate: AnnotateSettings = fields.section(
         AnnotateSettings, "Human review (`rudatagen annotate`)."
     )
+    calibrate: CalibrateSettings = fields.section(CalibrateSettings)
     evaluate: EvaluateSettings = fields.section(
         EvaluateSettings, "Evaluation sets and encoding (`rudatagen evaluate` and `shift`)."
     )

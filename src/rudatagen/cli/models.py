@@ -34,27 +34,31 @@ def calibrate_command(
     positive: PositiveOption = ["1"],  # noqa: B006 - typer reads the default
     negative: NegativeOption = ["-1"],  # noqa: B006
     scorer: Annotated[
-        Literal["cross_encoder", "biencoder", "lexical"],
-        typer.Option(help="What scores the pairs."),
-    ] = "cross_encoder",
-    target_precision: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.95,
+        Literal["cross_encoder", "biencoder", "lexical"] | None,
+        typer.Option(help="What scores the pairs (default: calibrate.scorer, cross_encoder)."),
+    ] = None,
+    target_precision: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Precision to reach (default 0.95).")
+    ] = None,
     rule: Annotated[
-        Literal["lower_bound", "point"],
+        Literal["lower_bound", "point"] | None,
         typer.Option(
             help="Judge a threshold by the lower end of its precision's interval (default) or "
             "by the point estimate."
         ),
-    ] = "lower_bound",
+    ] = None,
     confidence: Annotated[
-        float, typer.Option(min=0.5, max=0.999, help="Confidence level of the intervals.")
-    ] = 0.95,
+        float | None, typer.Option(min=0.5, max=0.999, help="Level of the intervals (0.95).")
+    ] = None,
     interval: Annotated[
-        Literal["wilson", "clopper_pearson"], typer.Option(help="Interval for proportions.")
-    ] = "wilson",
+        Literal["wilson", "clopper_pearson"] | None,
+        typer.Option(help="Interval for proportions (default wilson)."),
+    ] = None,
     folds: Annotated[
-        int, typer.Option(min=0, help="Folds of the held-out estimate, split by group (0: none).")
-    ] = 5,
-    seed: Annotated[int, typer.Option(help="Seed of the fold split.")] = 0,
+        int | None,
+        typer.Option(min=0, help="Folds of the held-out estimate, by group (0: none; default 5)."),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the fold split (default 0).")] = None,
     model: Annotated[
         str | None, typer.Option(help="Model of the scorer (else the recipe's).")
     ] = None,
@@ -73,6 +77,10 @@ def calibrate_command(
         from rudatagen.filters.calibration import calibrate, load_labelled_pairs
         from rudatagen.training.seen_pairs import training_overlap
 
+        flags = {"scorer": scorer, "target_precision": target_precision, "rule": rule}
+        flags |= {"confidence": confidence, "interval": interval, "folds": folds, "seed": seed}
+        choice = recipe_section(recipe, set_, "calibrate", flags)
+        scorer = choice.scorer
         overrides = list(set_ or [])
         if model is not None and scorer != "lexical":
             overrides.append(f"filters.{scorer}.model={model}")
@@ -92,14 +100,14 @@ def calibrate_command(
             say(str(overlap.warning()), color="yellow")
         result = calibrate(
             labelled,
-            target_precision,
+            choice.target_precision,
             scorer,
             settings,
-            rule=rule,
-            confidence=confidence,
-            method=interval,
-            folds=folds,
-            seed=seed,
+            rule=choice.rule,
+            confidence=choice.confidence,
+            method=choice.interval,
+            folds=choice.folds,
+            seed=choice.seed,
             overlap=overlap,
         )
         for line in result.summary_lines():
