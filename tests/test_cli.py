@@ -150,7 +150,9 @@ def test_out_is_a_file(small_corpus: Path, tmp_path: Path) -> None:
 def test_recipe_check_accepts_the_shipped_recipes(recipe: Path) -> None:
     result = rudatagen("recipe", "check", "--recipe", str(recipe))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(("ok: task ruhnp", "ok: task wanli", "ok: task train"))
+    assert result.stdout.startswith(
+        ("ok: task ruhnp", "ok: task wanli", "ok: task train", "ok: task retrieval")
+    )
 
 
 def test_recipe_check_reports_a_bad_training_recipe(tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ def test_shipped_training_recipe_validates(path: Path, capsys: pytest.CaptureFix
 @pytest.mark.parametrize("path", SHIPPED_RECIPES, ids=lambda p: p.name)
 def test_shipped_recipe_validates(path: Path) -> None:
     recipe = load_recipe(path)
-    assert recipe.task in ("ruhnp", "wanli")
+    assert recipe.task in ("ruhnp", "wanli", "retrieval")
     assert recipe.name, f"{path.name} should name its run"
 
 

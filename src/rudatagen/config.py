@@ -22,14 +22,18 @@ from rudatagen.core.recipe_io import load_model
 from rudatagen.evaluation.settings import EvaluateSettings
 from rudatagen.filters.calibration_settings import CalibrateSettings
 from rudatagen.filters.settings import FilterSettings
+from rudatagen.generators.queries_settings import QueriesSettings
 from rudatagen.generators.settings import (
+    RECIPE_TASKS,
     CacheSettings,
     GenerateSettings,
     OutputSettings,
     RuHNPSettings,
 )
+from rudatagen.kinds import spelled_choices
 from rudatagen.llm.registry import AnyLLMSettings, default_llm_settings
 from rudatagen.llm.settings import EMBEDDED_MODEL_NAME as EMBEDDED_MODEL_NAME
+from rudatagen.mine.settings import MineSettings
 from rudatagen.nli.settings import WanliRunSettings, WanliSettings
 from rudatagen.publish.settings import PublishSettings
 from rudatagen.sources import SourceSettings
@@ -44,8 +48,8 @@ TRAINING_KEYS = ("model", "prefixes", "datasets", "training", "model_card")
 class Recipe(StrictModel):
     """A whole run's settings."""
 
-    task: Literal["ruhnp", "wanli", "train"] = Field(
-        "ruhnp", description="What the recipe is for: `ruhnp`, `wanli` or `train`."
+    task: Literal[RECIPE_TASKS] = Field(  # type: ignore[valid-type]
+        "ruhnp", description=f"What the recipe is for: {spelled_choices(RECIPE_TASKS)}."
     )
     name: str | None = Field(None, description="The run's name (manifests, cards).")
     source: SourceSettings = fields.section(SourceSettings, "Which texts, and which are kept.")
@@ -53,10 +57,16 @@ class Recipe(StrictModel):
         default_llm_settings, "Who answers: the backend and its own keys, sampling, retries."
     )
     ruhnp: RuHNPSettings = fields.section(RuHNPSettings, "The RuHNP generator.")
+    queries: QueriesSettings = fields.section(
+        QueriesSettings, "Retrieval queries for passages (`rudatagen generate queries`)."
+    )
     output: OutputSettings = fields.section(OutputSettings, "How generated rows are written.")
     cache: CacheSettings = fields.section(CacheSettings, "The SQLite response cache.")
     filters: FilterSettings = fields.section(
         FilterSettings, "The filter stages (`rudatagen filter`)."
+    )
+    mine: MineSettings = fields.section(
+        MineSettings, "Hard negatives from a corpus (`rudatagen mine`)."
     )
     wanli: WanliSettings = fields.section(
         WanliSettings, "WANLI-style NLI generation (`rudatagen cartography`, `generate wanli`)."
@@ -89,13 +99,14 @@ class Recipe(StrictModel):
         return self.model_dump(mode="json")
 
     def generate_settings(self) -> GenerateSettings:
-        """The sections the generate stage reads (source, llm, ruhnp, output, cache)."""
+        """The sections the generate stage reads (source, llm, ruhnp, queries, output, cache)."""
         return GenerateSettings(
             task=self.task,
             name=self.name,
             source=self.source,
             llm=self.llm,
             ruhnp=self.ruhnp,
+            queries=self.queries,
             output=self.output,
             cache=self.cache,
         )

@@ -2,8 +2,9 @@
 
 ``core.tables`` streams the raw values of the text column (every line of a ``.txt``); the
 pipeline here normalises each value, optionally splits it into sentences, filters the
-candidates and drops duplicates. Problems with the input raise ``RudatagenError`` with a
-one-line message that names the file.
+candidates and drops duplicates. In passage mode (``source.passages``, see
+``rudatagen.passages``) the candidates are passages of consecutive sentences of one document.
+Problems with the input raise ``RudatagenError`` with a one-line message that names the file.
 """
 
 from __future__ import annotations
@@ -16,14 +17,18 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from rudatagen import fields
 from rudatagen.core.tables import TEXT_COLUMN, detect_format, iter_rows
 from rudatagen.errors import RudatagenError
+from rudatagen.passages import PassageSettings, documents, passage_candidates
 from rudatagen.strict import StrictModel
 from rudatagen.text import cyrillic_share, normalise_text, split_sentences, text_id
 
 SKIP_REASONS = (
     "not_text",
     "empty",
+    "no_document",
+    "few_sentences",
     "too_short",
     "too_long",
     "low_cyrillic",
@@ -43,8 +48,12 @@ class SourceSettings(StrictModel):
     column: str = Field("text", description="The text column of tsv/csv/jsonl/parquet/hf sources.")
     split: str = Field("train", description="The split of a saved `DatasetDict`.")
     split_sentences: bool = Field(False, description="Split each text into sentences with razdel.")
-    min_chars: int = Field(20, ge=1, description="Shortest text kept, after normalisation.")
-    max_chars: int = Field(1000, ge=1, description="Longest text kept, after normalisation.")
+    min_chars: int = Field(
+        20, ge=1, description="Shortest text (or passage) kept, after normalisation."
+    )
+    max_chars: int = Field(
+        1000, ge=1, description="Longest text (or passage: packing stops there) kept."
+    )
     min_cyrillic: float = Field(
         0.5, ge=0.0, le=1.0, description="Minimum share of Cyrillic among the letters."
     )
@@ -52,11 +61,18 @@ class SourceSettings(StrictModel):
         None, ge=1, description="Sample at most this many texts (file order kept)."
     )
     seed: int = Field(0, description="Seed of the `limit` sample.")
+    passages: PassageSettings = fields.section(PassageSettings)
 
     @model_validator(mode="after")
     def _bounds(self) -> SourceSettings:
         if self.min_chars > self.max_chars:
             raise ValueError(f"min_chars ({self.min_chars}) is above max_chars ({self.max_chars})")
+        passages = self.passages
+        if passages.enabled and passages.document_column is None and not self.split_sentences:
+            raise ValueError(
+                "passages need a document: set passages.document_column, or split_sentences "
+                "to make each row a document"
+            )
         return self
 
 
@@ -74,7 +90,8 @@ class SourceReport:
 
     ``candidates`` counts the texts after optional sentence splitting (a row that is not text
     counts as one candidate), so ``kept + sum(skipped.values()) == candidates`` always holds,
-    and without sentence splitting ``candidates == rows_read``.
+    and without sentence splitting ``candidates == rows_read``. In passage mode the candidates
+    are the passages built plus the rows that gave no sentence.
     """
 
     path: str
@@ -155,6 +172,43 @@ def _filter(
     return kept
 
 
+def _passages(
+    path: Path, fmt: str, column: str, settings: SourceSettings, report: SourceReport
+) -> list[SourceText]:
+    """Passage mode: pack each document's sentences, then filter and deduplicate passages."""
+    document = settings.passages.document_column
+    wanted = [column] if document is None or document == column else [column, document]
+    rows = iter_rows(path, wanted, format=fmt, split=settings.split)
+
+    def counted(rows_in: Iterable[dict[str, object]]) -> Iterable[dict[str, object]]:
+        for row in rows_in:
+            report.rows_read += 1
+            yield row
+
+    def skip(reason: str) -> None:
+        report.candidates += 1
+        report.skip(reason)
+
+    docs = documents(counted(rows), column, document, settings.split_sentences, skip)
+    kept: list[SourceText] = []
+    seen: set[str] = set()
+    passages = settings.passages
+    for passage in passage_candidates(docs, passages.max_sentences, settings.max_chars):
+        report.candidates += 1
+        reason = _reject_reason(passage.text, settings)
+        if reason is None and passage.sentences < passages.min_sentences:
+            reason = "few_sentences"
+        if reason is None:
+            ident = text_id(passage.text)
+            reason = "duplicate" if ident in seen else None
+            seen.add(ident)
+        if reason is None:
+            kept.append(SourceText(id=passage.id, text=passage.text))
+        else:
+            report.skip(reason)
+    return kept
+
+
 def _keep_unique(text: str, seen: set[str], kept: list[SourceText]) -> str | None:
     """Append ``text`` to ``kept`` unless its id was seen before; then return "duplicate"."""
     ident = text_id(text)
@@ -185,9 +239,12 @@ def read_source(path: Path, settings: SourceSettings) -> tuple[list[SourceText],
     path = Path(path)
     fmt = detect_format(path, settings.format, format_setting="source.format")
     column = TEXT_COLUMN if fmt == "txt" else settings.column
-    rows = iter_rows(path, [column], format=fmt, split=settings.split)
     report = SourceReport(path=str(path))
-    texts = _filter((row[column] for row in rows), settings, report)
+    if settings.passages.enabled:
+        texts = _passages(path, fmt, column, settings, report)
+    else:
+        rows = iter_rows(path, [column], format=fmt, split=settings.split)
+        texts = _filter((row[column] for row in rows), settings, report)
     if report.rows_read == 0:
         raise RudatagenError(_no_rows_message(path))
     if not texts:

@@ -10,6 +10,7 @@ from rudatagen import __version__
 from rudatagen.cli.annotate import annotate_app
 from rudatagen.cli.filter import filter_command
 from rudatagen.cli.generate import generate_app
+from rudatagen.cli.mine import mine_command
 from rudatagen.cli.models import calibrate_command, train_cross_encoder_command
 from rudatagen.cli.nli import cartography_command, wanli_command
 from rudatagen.cli.publish import publish_command
@@ -45,6 +46,7 @@ app.add_typer(generate_app, name="generate")
 app.add_typer(recipe_app, name="recipe")
 app.add_typer(annotate_app, name="annotate")
 app.command("filter")(filter_command)
+app.command("mine")(mine_command)
 app.command("calibrate")(calibrate_command)
 app.command("train-cross-encoder")(train_cross_encoder_command)
 app.command("publish")(publish_command)

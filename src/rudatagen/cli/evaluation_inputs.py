@@ -27,7 +27,8 @@ ExtraOption = Annotated[
     typer.Option(
         "--extra",
         help="Labelled pair file, PATH[:text1=..,text2=..,label=..|score=..,positive=..,"
-        "negative=..,pos_min=..,neg_max=..,name=..,limit=..]; repeatable.",
+        "negative=..,pos_min=..,neg_max=..,name=..,limit=..], or (evaluate) a BEIR-style folder "
+        "(corpus.jsonl, queries.jsonl, qrels/test.tsv); repeatable.",
     ),
 ]
 QueryPrefix = Annotated[
@@ -52,9 +53,12 @@ class EvaluationInputs:
     settings: EvaluateSettings
     prefixes: dict[str, str | None]
 
-    def pair_sets(self) -> list[Any]:
-        """The labelled pair sets the settings name, each announced with its counts."""
-        return _pair_sets(self.settings)
+    def pair_sets(self, retrieval: bool = False) -> list[Any]:
+        """The labelled pair sets the settings name, each announced with its counts.
+
+        ``retrieval``: retrieval data and BEIR-style ``--extra`` folders become retrieval sets
+        (queries against a corpus: ``evaluate``); else everything is pairs (``shift``)."""
+        return _pair_sets(self.settings, retrieval)
 
     def encoder(self, name: str) -> Any:
         """Load model ``name`` with these prefixes and encoding settings."""
@@ -86,16 +90,28 @@ def evaluation_inputs(
     return EvaluationInputs(settings, chosen)
 
 
-def _pair_sets(settings: EvaluateSettings) -> list[Any]:
-    from rudatagen.evaluation.pairsets import from_file, from_published
+def _pair_sets(settings: EvaluateSettings, retrieval: bool) -> list[Any]:
+    from rudatagen.evaluation.pairsets import evaluation_set, from_file, from_published
+    from rudatagen.evaluation.retrieval import from_beir, is_beir_folder
+    from rudatagen.kinds.shapes import RetrievalSet
 
     if not settings.data and not settings.extra:
         raise RudatagenError(
             "nothing to evaluate on: give --data and/or --extra (or evaluate.data/extra)"
         )
-    sets = [from_published(path, settings.split) for path in settings.data]
-    sets += [from_file(spec) for spec in settings.extra]
+    read = evaluation_set if retrieval else from_published
+    sets = [read(path, settings.split) for path in settings.data]
+    for spec in settings.extra:
+        folder = Path(spec)
+        sets.append(from_beir(folder) if retrieval and is_beir_folder(folder) else from_file(spec))
     for pairs in sets:
+        if isinstance(pairs, RetrievalSet):
+            skipped = f"; skipped {pairs.skipped}" if pairs.skipped else ""
+            say(
+                f"{pairs.name}: {len(pairs.queries)} queries against {len(pairs.corpus)} "
+                f"documents{skipped}"
+            )
+            continue
         skipped = f"; skipped {pairs.skipped}" if pairs.skipped else ""
         say(
             f"{pairs.name}: {len(pairs.text1)} pairs ({pairs.positives} positive, "

@@ -12,7 +12,7 @@ from rudatagen.config import Recipe, load_recipe
 from rudatagen.errors import RudatagenError
 from rudatagen.generators.job import GenerateStage
 from rudatagen.generators.runner import GenerationReport
-from rudatagen.llm.embedded import DEMO_NOTICE
+from rudatagen.llm.embedded import DEMO_NOTICE, demo_notice
 from rudatagen.sources import SourceReport
 
 generate_app = typer.Typer(help="Generate data with an LLM.", no_args_is_help=True)
@@ -99,6 +99,66 @@ def ruhnp(
             say(
                 f"{result.report.failed} items failed ({_reasons(result.report)}); they are listed "
                 f"in {out / 'failed.jsonl'} and a re-run retries them",
+                color="yellow",
+            )
+
+
+@generate_app.command("queries")
+def queries(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (created or resumed).")],
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--source",
+            help="Passages or documents: .txt, .tsv, .csv, .jsonl, .parquet or a saved HF dataset.",
+        ),
+    ] = None,
+    recipe: RecipeOption = None,
+    set_: SetOption = None,
+    column: Annotated[str | None, typer.Option(help="Text column of a table source.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Use at most N passages (sampled).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed for --limit.")] = None,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Start over: drop earlier results.")
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+) -> None:
+    """Search queries of several types for every passage (the `retrieval` kind).
+
+    Passages are the source's texts, or (with `source.passages.enabled`) consecutive sentences
+    of one document joined. One row per query; `rudatagen mine` adds the negatives.
+    """
+    with user_errors():
+        resolved = resolve_recipe(
+            recipe,
+            ["task=retrieval", *(set_ or [])],
+            source=source,
+            column=column,
+            limit=limit,
+            seed=seed,
+        )
+        from rudatagen.generators.queries import QueriesTask
+
+        settings = resolved.generate_settings()
+        task = QueriesTask(settings)
+
+        def announce(sources: SourceReport, report: GenerationReport) -> None:
+            if settings.llm.is_embedded and report.pending:
+                say(demo_notice("queries"), color="yellow")
+            _announce(sources, report)
+
+        stage = GenerateStage(settings, task, fresh=fresh, on_start=announce)
+        result = stage.run([], out, progress=progress)
+        say(f"done: {result.summary}")
+        say(
+            f"{result.rows} queries for {result.report.sources - result.report.failed} passages "
+            f"in {result.shards} shards under {out / 'data'}; manifest: {out / 'manifest.json'}"
+        )
+        if result.report.failed:
+            say(
+                f"no answer for {result.report.failed} of {result.report.sources} passages "
+                f"({_reasons(result.report)}); they are listed in {out / 'failed.jsonl'} and a "
+                f"re-run retries them",
                 color="yellow",
             )
 

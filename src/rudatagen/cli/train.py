@@ -73,8 +73,9 @@ def evaluate_command(
     recipe: RecipeOption = None,
     set_: SetOption = None,
 ) -> None:
-    """Pair classification (AP/F1/accuracy), triplet accuracy and STS Spearman per dataset, with
-    bootstrap intervals; each later --model is compared with the first on the same pairs."""
+    """Pair classification (AP/F1/accuracy), triplet accuracy and STS Spearman per dataset, and
+    retrieval metrics (nDCG@10, MRR@10, Recall@10/100, MAP) for retrieval data and BEIR folders,
+    with bootstrap intervals; each later --model is compared with the first on the same pairs."""
     with user_errors():
         from rudatagen.evaluation.evaluate import evaluate_model, markdown_table, unique_slugs
 
@@ -82,7 +83,7 @@ def evaluate_command(
         flags |= {"batch_size": batch_size, "max_seq_length": max_seq_length}
         prefixes = (query_prefix, document_prefix, symmetric_prefix)
         inputs = evaluation_inputs(recipe, set_, flags, prefixes)
-        settings, sets = inputs.settings, inputs.pair_sets()
+        settings, sets = inputs.settings, inputs.pair_sets(retrieval=True)
         baseline = None
         for name, slug in zip(model, unique_slugs(model), strict=True):
             encoder = inputs.encoder(name)

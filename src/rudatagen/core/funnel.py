@@ -121,7 +121,7 @@ class Funnel(BaseModel):
                 f"{rule} ({n})"
                 for rule, n in sorted(step.rejected_by_rule.items(), key=lambda kv: -kv[1])[:3]
             )
-            reasons = reasons or (step.note or "")
+            reasons = "; ".join(part for part in (reasons, step.note) if part)
             lines.append(
                 f"| {step.name} | {step.total_in} | {step.total_out} | "
                 f"{step.total_in - step.total_out} | {by_label} | {reasons} |"

@@ -2,7 +2,7 @@
 
 Layout of ``OUT/``::
 
-    data/shard-00000.parquet ...   one row per completed source id (never two)
+    data/shard-00000.parquet ...   the rows of each completed source id (never twice)
     failed.jsonl                   items that failed in the last run, with reasons
     manifest.json                  resolved recipe, versions, counts, calls, tokens, wall time
     cache.sqlite                   the response cache (unless the recipe puts it elsewhere)
@@ -118,11 +118,13 @@ class RunStore:
     def shard_paths(self) -> list[Path]:
         return sorted(self.data_dir.glob(SHARD_GLOB))
 
-    def completed_ids(self) -> set[str]:
+    def completed_ids(self, column_name: str = "id") -> set[str]:
+        """The source ids in the shards: ``id``, or the column naming a row's source where a
+        source makes several rows (``passage_id``)."""
         ids: set[str] = set()
         for path in self.shard_paths():
             try:
-                column = pq.read_table(path, columns=["id"]).column("id")
+                column = pq.read_table(path, columns=[column_name]).column(column_name)
             except (pa.ArrowInvalid, OSError) as exc:
                 raise RudatagenError(f"unreadable shard {path}: {exc}") from None
             ids.update(column.to_pylist())
@@ -154,7 +156,12 @@ class RunStore:
     # -- writing -----------------------------------------------------------------------------
 
     def add(self, row: dict[str, Any]) -> None:
-        self._buffer.append(row)
+        self.add_rows([row])
+
+    def add_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Buffer the rows of one source together: a shard never splits them, so a crash
+        cannot leave a source half written and counted done."""
+        self._buffer.extend(rows)
         due = time.monotonic() - self._last_flush >= self.flush_seconds
         if len(self._buffer) >= self.shard_size or due:
             self.flush()

@@ -7,6 +7,8 @@ role (see :mod:`rudatagen.evaluation.encode`). AP, ROC-AUC, best F1 and Spearman
 percentile bootstrap intervals (:mod:`rudatagen.evaluation.intervals`). Every model after the
 first is compared with the first on the same pairs: the difference of each of those metrics with
 its paired interval, and a plain statement, in that model's JSON (``comparison``) and Markdown.
+Retrieval sets (a retrieval split, a BEIR folder) get nDCG/MRR/Recall/MAP with intervals
+(:mod:`rudatagen.evaluation.retrieval`), in a table of their own; they are not compared yet.
 """
 
 from __future__ import annotations
@@ -31,8 +33,12 @@ from rudatagen.evaluation.intervals import (
     paired_differences,
 )
 from rudatagen.evaluation.pairsets import PairSet, as_dict_counts
+from rudatagen.evaluation.retrieval import evaluate_retrieval, markdown_rows
 from rudatagen.evaluation.settings import BootstrapSettings
 from rudatagen.evaluation.stats import pair_classification, spearman, triplet_accuracy
+from rudatagen.kinds.shapes import RetrievalSet
+
+EvaluationSet = PairSet | RetrievalSet
 
 COLUMNS = ("pairs", "ap", "f1", "accuracy", "roc_auc", "triplet_accuracy", "spearman")
 METRIC_NAMES = {"ap": "AP", "roc_auc": "ROC-AUC", "f1": "best F1", "spearman": "Spearman"}
@@ -178,16 +184,18 @@ def _cell(value: Any, interval: dict[str, float] | None) -> str:
 
 
 def markdown_table(model: str, results: dict[str, dict[str, Any]]) -> str:
-    lines = [
-        f"### {model}",
-        "",
-        "| dataset | " + " | ".join(COLUMNS) + " |",
-        "|---|" + "---|" * len(COLUMNS),
-    ]
-    for name, metrics in results.items():
+    """The pair sets' table, then the retrieval sets' (:func:`markdown_rows`), if any."""
+    pairs = {name: r for name, r in results.items() if r.get("task") != "retrieval"}
+    lines = [f"### {model}", ""]
+    if pairs or not results:
+        lines += ["| dataset | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
+    for name, metrics in pairs.items():
         intervals = metrics.get("intervals", {})
         cells = [_cell(metrics.get(column), intervals.get(column)) for column in COLUMNS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    retrieval = markdown_rows(results)
+    if retrieval:
+        lines += ["", *retrieval] if pairs else retrieval
     if any("intervals" in metrics for metrics in results.values()):
         lines += ["", "[low, high]: percentile bootstrap interval (see the JSON's `bootstrap`)."]
     return "\n".join(lines) + "\n"
@@ -209,14 +217,18 @@ def markdown_comparison(comparison: dict[str, Any]) -> str:
 
 
 def report_manifest(
-    stage: str, sets: list[PairSet], started: float, **facts: Any
+    stage: str, sets: list[PairSet] | list[EvaluationSet], started: float, **facts: Any
 ) -> dict[str, Any]:
-    """The JSON report of ``evaluate``/``shift``: a manifest naming every set it read."""
+    """The JSON report of ``evaluate``/``shift``: a manifest naming every set it read (counts:
+    pairs of a pair set, queries of a retrieval set)."""
     seconds = round(time.perf_counter() - started, 3)
     return Manifest(
         stage=stage,
         inputs=[InputRef(path=pairs.source, kind=pairs.kind) for pairs in sets],
-        counts={pairs.name: len(pairs.text1) for pairs in sets},
+        counts={
+            pairs.name: len(pairs.queries if isinstance(pairs, RetrievalSet) else pairs.text1)
+            for pairs in sets
+        },
         wall_s=seconds,
         seconds=seconds,
         **facts,
@@ -225,7 +237,7 @@ def report_manifest(
 
 def evaluate_model(
     encoder: Encoder,
-    sets: list[PairSet],
+    sets: list[PairSet] | list[EvaluationSet],
     out: Path | None,
     progress: bool = False,
     bootstrap: BootstrapSettings | None = None,
@@ -234,6 +246,8 @@ def evaluate_model(
 ) -> tuple[dict[str, Any], ModelScores]:
     """Metrics of one model on every set, with intervals, and the comparison with ``baseline``
     (another model's scores on the same sets) when given; written to ``out/{slug}.json|.md``.
+    A retrieval set gets its retrieval metrics (:mod:`rudatagen.evaluation.retrieval`) and is
+    not in the comparison.
 
     Returns the report and this model's scores (to be the baseline of the next model).
     """
@@ -242,12 +256,16 @@ def evaluate_model(
     started = time.perf_counter()
     scores = ModelScores(encoder.name, slug)
     results = {}
+    pair_sets = [pairs for pairs in sets if isinstance(pairs, PairSet)]
     for pairs in sets:
+        if isinstance(pairs, RetrievalSet):
+            results[pairs.name] = evaluate_retrieval(encoder, pairs, bootstrap, progress)
+            continue
         scores.sets[pairs.name] = pair_similarities(encoder, pairs, progress)
         results[pairs.name] = evaluate_set(pairs, scores.sets[pairs.name], bootstrap)
     facts: dict[str, Any] = {"bootstrap": describe(bootstrap)}
     if baseline is not None:
-        facts["comparison"] = compare_models(baseline, scores, sets, bootstrap)
+        facts["comparison"] = compare_models(baseline, scores, pair_sets, bootstrap)
     report = report_manifest(
         "evaluate",
         sets,

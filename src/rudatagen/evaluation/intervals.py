@@ -171,7 +171,8 @@ def describe(settings: BootstrapSettings) -> dict[str, Any]:
         "n_resamples": settings.n_resamples,
         "confidence_level": settings.confidence_level,
         "seed": settings.seed,
-        "resampled": "labelled pairs within each class; gold-scored pairs as they are",
+        "resampled": "labelled pairs within each class; gold-scored pairs as they are; "
+        "retrieval: queries",
     }
 
 

@@ -2,6 +2,8 @@
 
 Every set is pairs ``(text_1, text_2)`` with a role for each side (which prefix it gets), and
 labels (1 positive, 0 negative) and/or gold scores; RuHNP and WANLI sets also give triplets.
+For ``evaluate``, a split of a kind with a retrieval task (``retrieval``) is read as that task
+instead (:func:`evaluation_set`; scored by :mod:`rudatagen.evaluation.retrieval`).
 
 External files: ``PATH[:key=value,...]`` with keys ``text1``, ``text2``, ``label`` or ``score``,
 ``positive`` / ``negative`` (label values, ``|``-separated), ``pos_min`` / ``neg_max`` (score
@@ -20,7 +22,8 @@ from typing import Any
 
 from rudatagen.core.tables import read_table
 from rudatagen.errors import RudatagenError
-from rudatagen.kinds.shapes import PairSet
+from rudatagen.kinds import Kind
+from rudatagen.kinds.shapes import PairSet, RetrievalSet
 from rudatagen.training.data import kind_of_dataset, read_split
 
 GUESSES = {
@@ -46,8 +49,21 @@ KEYS = {
 def from_published(path: str, split: str = "test", name: str | None = None) -> PairSet:
     """Pairs and triplets of a published split (or a run directory / Parquet file)."""
     rows = read_split(path, split)
-    kind = kind_of_dataset(path, rows)
-    out = kind.evaluation_pairs(rows, name or f"{Path(path).name}:{split}", path)
+    name = name or f"{Path(path).name}:{split}"
+    return _pairs(kind_of_dataset(path, rows), rows, name, path, split)
+
+
+def evaluation_set(path: str, split: str = "test") -> PairSet | RetrievalSet:
+    """What ``evaluate`` measures on a split: its retrieval task for a kind that has one
+    (queries against a corpus), else its labelled pairs (:func:`from_published`)."""
+    rows = read_split(path, split)
+    kind, name = kind_of_dataset(path, rows), f"{Path(path).name}:{split}"
+    retrieval = kind.retrieval_set(rows, name, path)
+    return retrieval if retrieval is not None else _pairs(kind, rows, name, path, split)
+
+
+def _pairs(kind: Kind, rows: list[dict[str, Any]], name: str, path: str, split: str) -> PairSet:
+    out = kind.evaluation_pairs(rows, name, path)
     if not out.text1:
         raise RudatagenError(f"{path} ({split}): no pairs to evaluate")
     return out

@@ -10,8 +10,10 @@ from rudatagen.strict import StrictModel
 class PrefixOverrides(StrictModel):
     """Prefixes to use instead of the ones saved with the model (``null``: the model's own)."""
 
-    query: str | None = Field(None, description="Before queries (RuHNP anchors).")
-    document: str | None = Field(None, description="Before documents (RuHNP candidates).")
+    query: str | None = Field(None, description="Before queries (RuHNP and retrieval anchors).")
+    document: str | None = Field(
+        None, description="Before documents (RuHNP candidates, retrieval passages)."
+    )
     symmetric: str | None = Field(None, description="Before both sides of symmetric pairs.")
 
 
@@ -34,7 +36,8 @@ class EvaluateSettings(StrictModel):
     split: str = Field("test", description="The split of each `data` entry to evaluate on.")
     extra: list[str] = Field(
         default_factory=list,
-        description="Labelled pair files, `PATH[:text1=..,text2=..,label=..|score=..,...]`.",
+        description="Labelled pair files, `PATH[:text1=..,text2=..,label=..|score=..,...]`, "
+        "or (evaluate) BEIR-style folders (`corpus.jsonl`, `queries.jsonl`, `qrels/test.tsv`).",
     )
     prefixes: PrefixOverrides = Field(
         default_factory=PrefixOverrides, description="Prefix overrides."

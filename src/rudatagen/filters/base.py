@@ -28,7 +28,8 @@ class FilterResult:
     ``rows`` are positions in the candidate table; every array in ``scores`` and ``reject`` is
     aligned with ``rows``; ``reasons`` holds one string per rejected row, in ``rows`` order. A
     filter that tidies texts returns ``anchors``/``texts`` (and what it did, ``flags``) aligned
-    with ``rows``; the pipeline writes them back for the candidates it kept.
+    with ``rows``; the pipeline writes them back for the candidates it kept. ``skipped``: how
+    many candidates the filter could not judge (and so kept), by reason; the funnel reports it.
     """
 
     rows: np.ndarray
@@ -38,6 +39,7 @@ class FilterResult:
     anchors: list[str] | None = None
     texts: list[str] | None = None
     flags: list[tuple[str, ...]] | None = None
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -62,12 +64,14 @@ class Filter(ABC, Generic[SettingsT]):
     (``class LexicalFilter(Filter[LexicalSettings])``: ``Settings`` is set from it), and sets
     ``name`` and, if not universal, ``kinds`` (the dataset kinds whose candidates it
     understands; empty: every kind). ``version`` (recorded in manifests) starts at "1": a filter
-    sets its own when its logic changes."""
+    sets its own when its logic changes. ``record_scores``: numeric record columns it reads (the
+    filter stage copies them into the candidates' scores, NaN where a record lacks them)."""
 
     name: ClassVar[str]
     version: ClassVar[str] = "1"
     Settings: ClassVar[type[StrictModel]]
     kinds: ClassVar[tuple[str, ...]] = ()
+    record_scores: ClassVar[tuple[str, ...]] = ()
     context: FilterContext = FilterContext()  # the registry sets the run's
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

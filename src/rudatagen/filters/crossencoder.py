@@ -40,12 +40,9 @@ def positive_index(model: Any, settings: CrossEncoderSettings) -> int | None:
     labels = model_labels(model)
     listed = ", ".join(labels)
     if settings.kind == "paraphrase":
-        if len(labels) > 2:
-            raise RudatagenError(
-                f"cross-encoder '{settings.model}' has {len(labels)} labels ({listed}); "
-                "kind: paraphrase needs 1 or 2 (use kind: nli for an NLI model)"
-            )
-        return None if len(labels) == 1 else 1
+        return binary_index(
+            model, settings.model, "kind: paraphrase", "use kind: nli for an NLI model"
+        )
     if len(labels) < 2:
         raise RudatagenError(
             f"cross-encoder '{settings.model}' has one output; kind: nli needs an NLI model "
@@ -59,6 +56,46 @@ def positive_index(model: Any, settings: CrossEncoderSettings) -> int | None:
         f"cross-encoder '{settings.model}' has no label '{settings.entailment_label}' "
         f"(labels: {listed}); set cross_encoder.entailment_label"
     )
+
+
+def binary_index(model: Any, name: str, what: str, instead: str) -> int | None:
+    """The positive class of a binary head: None for one logit (sigmoid), 1 for two (softmax).
+
+    A head with more labels is a one-line error: ``what`` needs 1 or 2 (``instead``).
+    """
+    labels = model_labels(model)
+    if len(labels) > 2:
+        raise RudatagenError(
+            f"cross-encoder '{name}' has {len(labels)} labels ({', '.join(labels)}); "
+            f"{what} needs 1 or 2 ({instead})"
+        )
+    return None if len(labels) == 1 else 1
+
+
+def pair_probabilities(
+    model: Any, pairs: list[tuple[str, str]], batch_size: int, positive: int | None
+) -> tuple[np.ndarray, int]:
+    """P(the ``positive`` output) of each pair (sigmoid of the one logit when None), and how
+    many distinct pairs went to the model (identical pairs are predicted once)."""
+    if not pairs:
+        return np.zeros(0, dtype=np.float32), 0
+    import torch
+
+    unique, index = distinct_index(pairs)
+    logits = model.predict(
+        unique,
+        batch_size=batch_size,
+        activation_fn=torch.nn.Identity(),
+        convert_to_numpy=True,
+        show_progress_bar=False,
+    )
+    logits = np.asarray(logits, dtype=np.float64)
+    if positive is None:
+        probs = 1.0 / (1.0 + np.exp(-logits.reshape(-1)))
+    else:
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs = shifted[:, positive] / shifted.sum(axis=1)
+    return probs.astype(np.float32)[index], len(unique)
 
 
 class CrossEncoderFilter(ModelFilter[CrossEncoderSettings]):
@@ -87,25 +124,10 @@ class CrossEncoderFilter(ModelFilter[CrossEncoderSettings]):
         """P(positive class) of each (first, second) pair; identical pairs are predicted once."""
         if not pairs:
             return np.zeros(0, dtype=np.float32)
-        import torch
-
         positive = self.positive  # loads the model and checks its head before predicting
-        unique, index = distinct_index(pairs)
-        logits = self.model.predict(
-            unique,
-            batch_size=self.settings.batch_size,
-            activation_fn=torch.nn.Identity(),
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        self.predicted_pairs += len(unique)
-        logits = np.asarray(logits, dtype=np.float64)
-        if positive is None:
-            probs = 1.0 / (1.0 + np.exp(-logits.reshape(-1)))
-        else:
-            shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-            probs = shifted[:, positive] / shifted.sum(axis=1)
-        return probs.astype(np.float32)[index]
+        probs, predicted = pair_probabilities(self.model, pairs, self.settings.batch_size, positive)
+        self.predicted_pairs += predicted
+        return probs
 
     def score(self, queries: list[str], candidates: list[str]) -> dict[str, np.ndarray]:
         """The score columns for aligned queries and candidates (``PROB`` always present)."""

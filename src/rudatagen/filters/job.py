@@ -38,6 +38,7 @@ from rudatagen.core.rundir import (
 )
 from rudatagen.core.stage import Stage, StageResult
 from rudatagen.errors import RudatagenError
+from rudatagen.filters.base import Filter
 from rudatagen.filters.histograms import write_histograms
 from rudatagen.filters.pipeline import run_stages
 from rudatagen.filters.registry import build_filters, serves
@@ -65,17 +66,55 @@ def read_run_records(run_dir: Path, settings: FilterSettings) -> tuple[pa.Table,
     return table, kind
 
 
-def expected_counts(run_dir: Path) -> tuple[int, int] | None:
-    """Paraphrases and non-paraphrases per record as the generation run asked for them.
+def expected_counts(run_dir: Path, kind: Kind) -> dict[str, int] | None:
+    """Candidates per record and label as the generation run asked for them.
 
     Read from the ``ruhnp`` section of the recipe of the generation run in ``run_dir``'s
-    lineage; None when there is none (a foreign table).
+    lineage, for RuHNP candidates; None when there is none (a foreign table) or the counts do
+    not name ``kind``'s labels (a retrieval row has its one candidate).
     """
     generation = generation_of(manifest for _, manifest in lineage(run_dir))
     ruhnp = ((generation.recipe if generation else None) or {}).get("ruhnp") or {}
     if "n_paraphrases" not in ruhnp or "n_non_paraphrases" not in ruhnp:
         return None
-    return int(ruhnp["n_paraphrases"]), int(ruhnp["n_non_paraphrases"])
+    expected = {
+        "paraphrase": int(ruhnp["n_paraphrases"]),
+        "non_paraphrase": int(ruhnp["n_non_paraphrases"]),
+    }
+    return expected if set(expected) == set(kind.candidate_labels) else None
+
+
+def survivor_minimums(
+    kind: Kind, settings: FilterSettings, table: CandidateTable
+) -> dict[str, int]:
+    """Surviving candidates a record needs per label: the settings' (RuHNP's ``min_pos`` and
+    ``min_neg``), and one of every other label the candidates carry (a retrieval row is its one
+    ``answers`` pair: when that goes, the row goes)."""
+    named = settings.minimums()
+    carried = {label for label, n in table.label_counts().items() if n}
+    return {
+        label: named.get(label, 1)
+        for label in kind.candidate_labels
+        if label in named or label in carried
+    }
+
+
+def copy_record_scores(table: CandidateTable, records: pa.Table, filters: list[Filter]) -> None:
+    """Give every candidate its record's value of each column some filter reads
+    (:attr:`Filter.record_scores`): NaN where the record has none, or the run lacks the column."""
+    wanted = dict.fromkeys(column for f in filters for column in f.record_scores)
+    if not wanted:
+        return
+    ids = records.column("id").to_pylist()
+    for column in wanted:
+        values = (
+            records.column(column).to_pylist()
+            if column in records.column_names
+            else [None] * len(ids)
+        )
+        by_id = {rid: np.nan if v is None else float(v) for rid, v in zip(ids, values, strict=True)}
+        scores = np.array([by_id.get(rid, np.nan) for rid in table.record_id], dtype=np.float32)
+        table.set_scores(column, np.arange(len(table)), scores)
 
 
 class FilterStage(Stage[FilterSettings]):
@@ -94,13 +133,15 @@ class FilterStage(Stage[FilterSettings]):
         records = records_table.to_pylist()
         filters = build_filters(settings.sections(), kind.name)  # models load on first use
         table = kind.candidates(records)
+        copy_record_scores(table, records_table, filters)
 
         funnel = run_stages(table, filters)
-        kept, dropped = kind.reassemble(table, records, settings.minimums())
-        _drop_with_records(table, {d["id"] for d in dropped}, settings, funnel)
+        minimums = survivor_minimums(kind, settings, table)
+        kept, dropped = kind.reassemble(table, records, minimums)
+        _drop_with_records(table, {d["id"] for d in dropped}, minimums, funnel)
         funnel.counts_out = table.label_counts(table.alive)
         funnel.records = {"in": len(records), "out": len(kept), "dropped": len(dropped)}
-        funnel.records |= _shortfalls(records, expected_counts(in_dir))
+        funnel.records |= _shortfalls(table, records, expected_counts(in_dir, kind))
 
         prepare_output(out, [in_dir])
         shutil.rmtree(out / "histograms", ignore_errors=True)
@@ -132,7 +173,9 @@ class FilterStage(Stage[FilterSettings]):
         summary = (
             f"records {len(records)} → {len(kept)}; candidates "
             + ", ".join(
-                f"{label} {n} → {funnel.counts_out[label]}" for label, n in funnel.counts_in.items()
+                f"{label} {n} → {funnel.counts_out[label]}"
+                for label, n in funnel.counts_in.items()
+                if n  # labels only review gives (retrieval's answers_partly) are left out
             )
             + f"; {seconds:.1f}s"
         )
@@ -140,7 +183,7 @@ class FilterStage(Stage[FilterSettings]):
 
 
 def _drop_with_records(
-    table: CandidateTable, dropped: set[str], settings: FilterSettings, funnel: Funnel
+    table: CandidateTable, dropped: set[str], minimums: dict[str, int], funnel: Funnel
 ) -> None:
     """Reject the live candidates of dropped records as ``min_survivors`` (a funnel step)."""
     before = table.label_counts(table.alive)
@@ -148,21 +191,37 @@ def _drop_with_records(
     rows = np.flatnonzero(table.alive & in_dropped)
     why = "its record has too few surviving candidates"
     table.reject(rows, MIN_SURVIVORS, [why] * len(rows))
+    needs = " or ".join(f"{n} {label}" for label, n in minimums.items())
     funnel.add(
         MIN_SURVIVORS,
         before,
         table.label_counts(table.alive),
         rules={why: len(rows)} if len(rows) else {},
-        note=f"records with fewer than {settings.min_pos} paraphrases or "
-        f"{settings.min_neg} non-paraphrases left are dropped",
+        note=f"records with fewer than {needs} left are dropped",
     )
 
 
-def _shortfalls(records: list[dict[str, Any]], expected: tuple[int, int] | None) -> dict[str, int]:
+def _shortfalls(
+    table: CandidateTable, records: list[dict[str, Any]], expected: dict[str, int] | None
+) -> dict[str, int]:
     """Records that came with fewer candidates than the generation asked for, or none at all."""
-    empty = sum(1 for r in records if not (r["pos"] or r["neg"]))
+    counts = _candidate_counts(table)
+    empty = sum(1 for r in records if not counts.get(r["id"]))
     if expected is None:
         return {"with_no_candidates": empty}
-    n_pos, n_neg = expected
-    short = sum(1 for r in records if len(r["pos"] or ()) < n_pos or len(r["neg"] or ()) < n_neg)
+    short = sum(
+        1
+        for r in records
+        if any(counts.get(r["id"], {}).get(label, 0) < n for label, n in expected.items())
+    )
     return {"with_fewer_candidates_than_expected": short, "with_no_candidates": empty}
+
+
+def _candidate_counts(table: CandidateTable) -> dict[str, dict[str, int]]:
+    """Per record id, its candidates per label (all of them, rejected ones included)."""
+    counts: dict[str, dict[str, int]] = {}
+    for rid, code in zip(table.record_id, table.label.tolist(), strict=True):
+        per_label = counts.setdefault(rid, {})
+        label = table.labels[code]
+        per_label[label] = per_label.get(label, 0) + 1
+    return counts

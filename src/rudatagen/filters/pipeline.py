@@ -51,6 +51,8 @@ def run_stages(
             table.reject(rejected_rows, stage.name, result.reasons)
             rules.update(rule_of(reason) for reason in result.reasons)
         _write_edits(table, result, rejected)
+        if result.skipped:
+            funnel.details.setdefault("skipped", {})[stage.name] = dict(result.skipped)
         funnel.add(
             stage.name,
             before,
@@ -58,8 +60,16 @@ def run_stages(
             rules=dict(rules.most_common()),
             version=stage.version,
             seconds=time.perf_counter() - started,
+            note=skip_note(result.skipped),
         )
     return funnel
+
+
+def skip_note(skipped: dict[str, int]) -> str | None:
+    """``"kept unjudged: 3 not mined (…)"``: the candidates a filter could not score."""
+    if not skipped:
+        return None
+    return "kept unjudged: " + "; ".join(f"{n} {why}" for why, n in skipped.items())
 
 
 def _write_edits(table: CandidateTable, result: FilterResult, rejected: np.ndarray) -> None:

@@ -20,6 +20,9 @@ FILTERS: dict[str, str] = {
     "dedup": "rudatagen.filters.dedup:DedupFilter",
     "biencoder": "rudatagen.filters.biencoder:BiEncoderFilter",
     "cross_encoder": "rudatagen.filters.crossencoder:CrossEncoderFilter",
+    "easiness": "rudatagen.filters.easiness:EasinessFilter",
+    "copying": "rudatagen.filters.copying:CopyingFilter",
+    "answerability": "rudatagen.filters.answerability:AnswerabilityFilter",
     "nli_heuristic": "rudatagen.filters.nli_heuristic:NLIHeuristicFilter",
     "max_variability": "rudatagen.filters.variability:VariabilityFilter",
 }

@@ -1,6 +1,7 @@
-"""Settings of the filters: the ``filters:`` section (RuHNP) and ``wanli.filter`` (WANLI).
+"""Settings of the filters: the ``filters:`` section (RuHNP, retrieval) and ``wanli.filter``.
 
-RuHNP filters run cheapest first: heuristic → lexical → dedup → bi-encoder → cross-encoder.
+RuHNP filters run cheapest first: heuristic → lexical → dedup → bi-encoder → cross-encoder;
+retrieval filters: easiness → copying → answerability.
 Each has ``enabled``; the model-based ones are off unless a recipe names a model. Similarities
 from rapidfuzz are on its 0–100 scale; cosines and probabilities on 0–1. WANLI's two filters
 (the NLI heuristics, then estimated max variability) always run inside ``generate wanli``;
@@ -150,8 +151,61 @@ class CrossEncoderSettings(StrictModel):
     device: str | None = fields.device()
 
 
+class EasinessSettings(StrictModel):
+    """Retrieval: a query whose passage beats the hardest corpus passage by a wide margin
+    teaches nothing (needs `mine`'s `positive_score` and `hardest_score`; rows without them are
+    kept unjudged and counted)."""
+
+    enabled: bool = fields.enabled(True)
+    max_margin: float = Field(
+        0.3,
+        ge=0,
+        le=2,
+        description="A query whose `positive_score - hardest_score` (the mining model's "
+        "similarities) is above it is too easy.",
+    )
+
+
+class CopyingSettings(StrictModel):
+    """Retrieval: a query that repeats a stretch of its passage (near-)verbatim: the longest run
+    of the query's lemmas found contiguously in the passage, as a share of the query's words."""
+
+    enabled: bool = fields.enabled(True)
+    max_share: float = fields.share(
+        0.75, "A query whose longest copied run covers more than this share of it is a copy."
+    )
+    min_run: int = Field(
+        4,
+        ge=1,
+        description="Runs shorter than this many words never count as copying (a short keyword "
+        "query may well be a phrase of its passage).",
+    )
+
+
+class AnswerabilitySettings(StrictModel):
+    """Retrieval: a reranker (a one- or two-output cross-encoder) must judge that the passage
+    answers the query."""
+
+    enabled: bool = fields.enabled(False)
+    model: str = Field(
+        "BAAI/bge-reranker-v2-m3",
+        description="A reranker cross-encoder (query, passage): Hub id or folder.",
+    )
+    min_probability: float = fields.share(
+        0.1,
+        "A query whose passage scores below this probability (sigmoid of the reranker's "
+        "logit) is not answered by it.",
+    )
+    batch_size: int = Field(32, ge=1, description="Pairs per batch.")
+    max_length: int | None = Field(
+        512, ge=8, description="Truncate pairs to N tokens (null: the model's)."
+    )
+    device: str | None = fields.device()
+
+
 class FilterSettings(StrictModel):
-    """All RuHNP filter stages, and how many candidates a record needs to stay."""
+    """The filter stages of `rudatagen filter` (RuHNP and retrieval), and how many candidates a
+    RuHNP record needs to stay (a retrieval row needs its one candidate)."""
 
     min_pos: int = Field(
         1, ge=0, description="A record with fewer surviving paraphrases is dropped."
@@ -164,6 +218,9 @@ class FilterSettings(StrictModel):
     dedup: DedupSettings = fields.section(DedupSettings)
     biencoder: BiEncoderSettings = fields.section(BiEncoderSettings)
     cross_encoder: CrossEncoderSettings = fields.section(CrossEncoderSettings)
+    easiness: EasinessSettings = fields.section(EasinessSettings)
+    copying: CopyingSettings = fields.section(CopyingSettings)
+    answerability: AnswerabilitySettings = fields.section(AnswerabilitySettings)
 
     def sections(self) -> dict[str, StrictModel]:
         """Each filter's settings by its registry name (the name of its key)."""

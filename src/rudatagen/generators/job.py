@@ -101,7 +101,7 @@ class GenerateStage(Stage[GenerateSettings]):
         store.open(fresh=self.fresh, fingerprint=fingerprint)
         try:
             previous = _previous_manifest(store)
-            done = store.completed_ids()
+            done = store.completed_ids(getattr(task, "source_id_column", "id"))
             pending = [s for s in sources if s.id not in done]
             previous_failures = store.previous_failures()
             report = GenerationReport(

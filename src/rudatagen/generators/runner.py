@@ -40,12 +40,26 @@ def llm_metadata(outcome: Outcome, backend: BackendInfo, prompt_version: str) ->
 
 
 class Task(Protocol):
+    """How a source text becomes a request and an answer a row. A task that writes several rows
+    per source (one per retrieval query) also has ``rows()`` and ``source_id_column`` (the
+    column naming the source, read back to resume); :func:`task_rows` calls the right one."""
+
     name: str
     row_schema: pa.Schema
 
     def request(self, source: SourceText) -> LLMRequest: ...
 
     def row(self, source: SourceText, outcome: Outcome, backend: BackendInfo) -> dict[str, Any]: ...
+
+
+def task_rows(
+    task: Task, source: SourceText, outcome: Outcome, backend: BackendInfo
+) -> list[dict[str, Any]]:
+    """The rows one answer becomes: ``task.rows(...)`` when the task has it, else its ``row``."""
+    many = getattr(task, "rows", None)
+    if many is not None:
+        return list(many(source, outcome, backend))
+    return [task.row(source, outcome, backend)]
 
 
 @dataclass
@@ -120,7 +134,7 @@ async def run_generation(
         async for outcome in client.run(task.request(s) for s in pending):
             source = by_id[outcome.request.key]
             if outcome.ok:
-                store.add(task.row(source, outcome, backend))
+                store.add_rows(task_rows(task, source, outcome, backend))
                 report.completed += 1
             else:
                 report.failed += 1

@@ -14,9 +14,13 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from rudatagen.generators.queries_settings import QueriesSettings
+from rudatagen.kinds import KINDS
 from rudatagen.llm.registry import AnyLLMSettings, default_llm_settings
 from rudatagen.sources import SourceSettings
 from rudatagen.strict import StrictModel
+
+RECIPE_TASKS = (*KINDS, "train")  # a kind to generate, or training; a new kind needs no edit here
 
 
 class RuHNPSettings(StrictModel):
@@ -68,19 +72,24 @@ class CacheSettings(StrictModel):
 class GenerateSettings(StrictModel):
     """The recipe sections the generate stage reads; written to its manifest as ``recipe``."""
 
-    task: Literal["ruhnp", "wanli", "train"] = Field(
+    task: Literal[RECIPE_TASKS] = Field(  # type: ignore[valid-type]
         "ruhnp", description="The recipe's task (part of the fingerprint)."
     )
     name: str | None = Field(None, description="The run's name (manifests, cards).")
     source: SourceSettings = Field(default_factory=SourceSettings, description="The texts.")
     llm: AnyLLMSettings = Field(default_factory=default_llm_settings, description="Who answers.")
     ruhnp: RuHNPSettings = Field(default_factory=RuHNPSettings, description="RuHNP counts.")
+    queries: QueriesSettings = Field(
+        default_factory=QueriesSettings, description="Retrieval query types and counts."
+    )
     output: OutputSettings = Field(default_factory=OutputSettings, description="Shards.")
     cache: CacheSettings = Field(default_factory=CacheSettings, description="The cache.")
 
     def public_dict(self) -> dict[str, Any]:
-        """The settings as written to manifests (secrets never live in a recipe)."""
-        return self.model_dump(mode="json")
+        """The settings as written to manifests (secrets never live in a recipe); the
+        ``queries`` section only where it is used, so other tasks' manifests stay as they were."""
+        exclude = None if self.task == "retrieval" else {"queries"}
+        return self.model_dump(mode="json", exclude=exclude)
 
     def fingerprint(self, prompt_digest: str = "") -> str:
         """A hash of what changes answers (model, sampling, counts, prompt files).
@@ -88,7 +97,8 @@ class GenerateSettings(StrictModel):
         A resumed run must match it. Source settings are left out on purpose: resuming with a
         larger ``--limit`` extends a run, and a connection setting (URL, concurrency) may change.
         The ``ruhnp`` counts are hashed for every task (WANLI too), as they always were: runs
-        made before must keep their fingerprint.
+        made before must keep their fingerprint; the ``queries`` section only for retrieval, and
+        there in passage mode the packing settings too (they decide the passages and their ids).
         """
         relevant = {
             "prompt_digest": prompt_digest,
@@ -101,5 +111,13 @@ class GenerateSettings(StrictModel):
             "max_tokens": self.llm.max_tokens,
             "ruhnp": self.ruhnp.model_dump(mode="json", exclude={"prompts"}),
         }
+        if self.task == "retrieval":
+            relevant["queries"] = self.queries.model_dump(mode="json", exclude={"prompts"})
+            passages = self.source.passages
+            if passages.enabled:  # packing decides the passages and their ids
+                relevant["passages"] = {
+                    **passages.model_dump(mode="json"),
+                    "max_chars": self.source.max_chars,
+                }
         blob = json.dumps(relevant, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

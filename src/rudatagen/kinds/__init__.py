@@ -7,7 +7,7 @@ once, at the entry point (:func:`kind_of_table`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,13 +16,28 @@ import pyarrow.parquet as pq
 from rudatagen.core.manifest import read_manifest
 from rudatagen.errors import RudatagenError
 from rudatagen.kinds.base import AnnotationSpec, Kind
+from rudatagen.kinds.retrieval import Retrieval
 from rudatagen.kinds.ruhnp import RuHNP
 from rudatagen.kinds.wanli import Wanli
 
 # One line per kind; the order is the detection order for foreign tables.
-KINDS: dict[str, Kind] = {kind.name: kind for kind in (RuHNP(), Wanli())}
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (RuHNP(), Wanli(), Retrieval())}
 
-__all__ = ["KINDS", "AnnotationSpec", "Kind", "get_kind", "kind_of_run", "kind_of_table"]
+__all__ = [
+    "KINDS",
+    "AnnotationSpec",
+    "Kind",
+    "get_kind",
+    "kind_of_run",
+    "kind_of_table",
+    "spelled_choices",
+]
+
+
+def spelled_choices(names: Sequence[str]) -> str:
+    """``"`ruhnp`, `wanli` or `train`"``: choices for a setting's description, from the registry."""
+    quoted = [f"`{name}`" for name in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
 
 
 def get_kind(name: str) -> Kind:

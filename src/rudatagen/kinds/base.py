@@ -26,7 +26,7 @@ import pyarrow as pa
 from rudatagen.errors import RudatagenError
 from rudatagen.kinds.candidates import COLUMNS, CandidateTable, Reassembled
 from rudatagen.kinds.review import UNRESOLVED, Review
-from rudatagen.kinds.shapes import PairSet, TrainingRows
+from rudatagen.kinds.shapes import PairSet, RetrievalSet, TrainingRows
 
 PACKAGED_CONFIGS = Path(__file__).resolve().parents[1] / "_annotation"
 REPO_CONFIGS = Path(__file__).resolve().parents[3] / "annotation"
@@ -226,6 +226,13 @@ class Kind(ABC):
     @abstractmethod
     def evaluation_pairs(self, rows: list[dict[str, Any]], name: str, source: str) -> PairSet:
         """Labelled pairs (and triplets) to evaluate an encoder on."""
+
+    def retrieval_set(
+        self, rows: list[dict[str, Any]], name: str, source: str
+    ) -> RetrievalSet | None:
+        """The rows as an information-retrieval task (queries against a corpus), for kinds whose
+        records are (query, passage) data; None: the kind is evaluated on pairs only."""
+        return None
 
 
 def label_counts(values: list[str]) -> dict[str, int]:

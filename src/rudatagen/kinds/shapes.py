@@ -83,3 +83,27 @@ class PairSet:
     @property
     def negatives(self) -> int:
         return sum(1 for x in self.labels if x == 0)
+
+
+@dataclass
+class RetrievalSet:
+    """An information-retrieval task: ``queries`` (id → text), ``corpus`` (id → text) and each
+    query's relevant documents (``relevant``: id → corpus ids), as sentence-transformers'
+    ``InformationRetrievalEvaluator`` takes them. Queries take the ``query`` prefix, the
+    corpus the ``document`` prefix."""
+
+    name: str
+    kind: str  # a dataset kind (retrieval) or "beir" for a BEIR-style folder
+    source: str = ""
+    queries: dict[str, str] = field(default_factory=dict)
+    corpus: dict[str, str] = field(default_factory=dict)
+    relevant: dict[str, set[str]] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    _ids: dict[str, str] = field(default_factory=dict, repr=False)  # text -> corpus id
+
+    def document(self, text: str) -> str:
+        """The corpus id of ``text``, adding it once (documents are keyed by their text)."""
+        if text not in self._ids:
+            self._ids[text] = f"d{len(self._ids)}"
+            self.corpus[self._ids[text]] = text
+        return self._ids[text]

@@ -7,6 +7,7 @@ these to ``SentenceTransformerTrainer``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,10 +50,16 @@ def _convert(settings: DatasetSettings, rows: list[dict[str, Any]], kind: Kind) 
     return kind.training_rows(rows, settings.combinations_per_query, settings.label_scores)
 
 
-def _prompts(kind: Kind, shape: str, prefixes: Prefixes) -> dict[str, str]:
+def _prompts(kind: Kind, shape: str, prefixes: Prefixes, columns: Iterable[str]) -> dict[str, str]:
+    """The prefix of each training column, by the role the kind gives it; a numbered column
+    (``negative_3`` of an n-tuple) takes the role of its base name (``negative``)."""
     by_role = {"query": prefixes.query, "document": prefixes.document}
     roles = kind.prompt_roles(shape)
-    chosen = {column: by_role.get(role, prefixes.symmetric) for column, role in roles.items()}
+    chosen = {}
+    for column in columns:
+        base, _, number = column.rpartition("_")
+        role = roles.get(column) or (roles.get(base) if number.isdigit() else None)
+        chosen[column] = by_role.get(role or "", prefixes.symmetric)
     return {column: prefix for column, prefix in chosen.items() if prefix}
 
 
@@ -93,7 +100,7 @@ def build_parts(train: TrainSettings) -> tuple[list[Part], list[SourceInfo]]:
                     shape,
                     loss,
                     columns,
-                    _prompts(kind, shape, train.prefixes),
+                    _prompts(kind, shape, train.prefixes, columns),
                     eval_columns,
                 )
             )
@@ -124,8 +131,8 @@ def build_loss(name: str, model: Any, training: TrainingSettings) -> Any:
 
 
 def build_evaluator(parts: list[Part], batch_size: int) -> Any | None:
-    """A TripletEvaluator per triplet validation set, an EmbeddingSimilarityEvaluator per pair
-    set; prefixes are put on the texts here exactly as the trainer's prompts put them."""
+    """A TripletEvaluator per triplet (or n-tuple) validation set, an EmbeddingSimilarityEvaluator
+    per pair set; prefixes are put on the texts here exactly as the trainer's prompts put them."""
     from sentence_transformers.sentence_transformer.evaluation import (
         EmbeddingSimilarityEvaluator,
         SequentialEvaluator,
@@ -141,11 +148,15 @@ def build_evaluator(parts: list[Part], batch_size: int) -> Any | None:
         if part.eval_columns is None:
             continue
         if part.shape == "triplets":
+            # an n-tuple (anchor, positive, negative_1..n) is judged on its first negative
+            negative = next((c for c in ("negative", "negative_1") if c in part.eval_columns), None)
+            if negative is None:  # (anchor, positive) pairs: the eval loss alone
+                continue
             evaluators.append(
                 TripletEvaluator(
                     with_prefix(part, "anchor"),
                     with_prefix(part, "positive"),
-                    with_prefix(part, "negative"),
+                    with_prefix(part, negative),
                     name=f"{part.name}_validation",
                     batch_size=batch_size,
                     write_csv=False,

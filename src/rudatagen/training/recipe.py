@@ -12,11 +12,13 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from rudatagen import fields
+from rudatagen.kinds import KINDS, spelled_choices
 from rudatagen.strict import StrictModel
 
 LossName = Literal["mnrl", "cached_mnrl", "cosent", "angle"]
 TRIPLET_LOSSES = ("mnrl", "cached_mnrl")
 PAIR_LOSSES = ("cosent", "angle")
+SOURCE_KINDS = ("auto", *KINDS)  # from the registry: a new kind needs no edit here
 
 
 class ModelSettings(StrictModel):
@@ -33,11 +35,15 @@ class Prefixes(StrictModel):
     """Text put before every input, by role; the same prefixes are saved with the model
     (``model.prompts``: ``query``, ``document``, ``symmetric``) and used by ``evaluate``/``shift``.
 
-    ``query`` goes before RuHNP queries (the anchor), ``document`` before their paraphrases and
-    non-paraphrases, ``symmetric`` before both sides of NLI and labelled pairs."""
+    ``query`` goes before the anchor of asymmetric kinds (RuHNP queries, retrieval queries),
+    ``document`` before the other side (RuHNP paraphrases and non-paraphrases, retrieval
+    passages and their negatives: ``search_query: `` / ``search_document: `` for USER2-style
+    models), ``symmetric`` before both sides of NLI and labelled pairs."""
 
-    query: str = Field("", description="Before RuHNP queries (the anchor).")
-    document: str = Field("", description="Before RuHNP paraphrases and non-paraphrases.")
+    query: str = Field("", description="Before queries (RuHNP and retrieval anchors).")
+    document: str = Field(
+        "", description="Before RuHNP paraphrases/non-paraphrases and retrieval passages."
+    )
     symmetric: str = Field("", description="Before both sides of NLI and labelled pairs.")
 
 
@@ -51,8 +57,10 @@ class DatasetSettings(StrictModel):
     )
     path: str = Field(description="Published folder, run directory, Parquet file or Hub id.")
     split: str = Field("train", description="Split to train on.")
-    kind: Literal["auto", "ruhnp", "wanli"] = Field(
-        "auto", description="`ruhnp`, `wanli`, or `auto`: detected from the columns."
+    kind: Literal[SOURCE_KINDS] = Field(  # type: ignore[valid-type]
+        "auto",
+        description=f"{spelled_choices(tuple(KINDS))}, or `auto`: detected from the manifest "
+        "or the columns.",
     )
     limit: int | None = Field(None, ge=1, description="Use at most N rows of the source.")
     combinations_per_query: int = Field(

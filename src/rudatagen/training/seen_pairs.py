@@ -62,10 +62,10 @@ def write_seen_pairs(model_dir: Path, hashes: np.ndarray) -> dict[str, Any]:
 
 
 def triplet_pairs(columns: dict[str, Sequence[Any]]) -> tuple[list[str], list[str]]:
-    """The text pairs a training table holds: (anchor, positive) and (anchor, negative) of
-    triplets; (sentence1, sentence2) of scored pairs."""
+    """The text pairs a training table holds: (anchor, positive) and (anchor, negative…) of
+    triplets and n-tuples (``negative_1..n``); (sentence1, sentence2) of scored pairs."""
     if "anchor" in columns:
-        others = [name for name in ("positive", "negative") if name in columns]
+        others = [name for name in columns if name != "anchor"]
         firsts = [str(a) for name in others for a in columns["anchor"]]
         seconds = [str(b) for name in others for b in columns[name]]
         return firsts, seconds
