@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
 from rudatagen.encoders import load_cross_encoder, load_sentence_transformer
 from rudatagen.errors import RudatagenError
@@ -280,7 +281,9 @@ def test_calibration_scorers_use_the_filters_scores(paraphrase_ce: tuple[Path, l
     assert result.precision >= 0.5 and result.support == 200
     bi = BiEncoderSettings(model=MINILM)
     result = calibrate(sample, 0.5, "biencoder", bi)
-    assert result.recipe_yaml().splitlines()[1:3] == ["filters:", "  biencoder:"]
+    snippet = yaml.safe_load(result.recipe_yaml())  # comment lines first, then the keys
+    assert list(snippet) == ["filters"] and list(snippet["filters"]) == ["biencoder"]
+    assert snippet["filters"]["biencoder"]["paraphrase_min"] == result.recipe_threshold
 
 
 def test_trained_nli_cross_encoder_is_an_nli_filter_model(tmp_path: Path) -> None:
