@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import jinja2.meta
@@ -19,6 +20,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rudatagen.errors import RudatagenError
+
+if TYPE_CHECKING:
+    from rudatagen.llm.types import Message
 
 PACKAGED_PROMPTS = Path(__file__).parent / "_prompts"
 REPO_PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
@@ -147,3 +151,16 @@ def _read(path: Path) -> str:
     if not path.is_file():
         raise RudatagenError(f"prompt file missing: {path}")
     return path.read_text(encoding="utf-8")
+
+
+def few_shot_turns(
+    system: str, examples: Iterable[Any], user: Callable[[str], str], text: str
+) -> tuple[Message, ...]:
+    """A chat prompt: the system turn, each worked example as an earlier user/assistant exchange
+    (``example.text`` rendered by ``user``, ``example.answer_json`` the answer), then ``text``."""
+    turns: list[Message] = [{"role": "system", "content": system}]
+    for example in examples:
+        turns.append({"role": "user", "content": user(example.text)})
+        turns.append({"role": "assistant", "content": example.answer_json})
+    turns.append({"role": "user", "content": user(text)})
+    return tuple(turns)

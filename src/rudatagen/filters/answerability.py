@@ -11,20 +11,18 @@ floor is low, to drop what the passage does not answer at all and keep the hard 
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
 
 import numpy as np
 
-from rudatagen.encoders import load_cross_encoder
-from rudatagen.filters.base import FilterResult, ModelFilter
-from rudatagen.filters.crossencoder import binary_index, pair_probabilities
+from rudatagen.filters.base import FilterResult
+from rudatagen.filters.crossencoder import PairClassifierFilter, binary_index
 from rudatagen.filters.settings import AnswerabilitySettings
 from rudatagen.kinds.candidates import CandidateTable
 
 PROB = "answerability_prob"
 
 
-class AnswerabilityFilter(ModelFilter[AnswerabilitySettings]):
+class AnswerabilityFilter(PairClassifierFilter[AnswerabilitySettings]):
     """Rejects (query, passage) pairs the reranker scores below ``min_probability``.
 
     The model loads on the first ``apply`` with rows (or pass a loaded ``CrossEncoder`` as
@@ -33,11 +31,6 @@ class AnswerabilityFilter(ModelFilter[AnswerabilitySettings]):
 
     name = "answerability"
     kinds = ("retrieval",)
-    predicted_pairs: int = 0
-
-    def load_model(self) -> Any:
-        s = self.settings
-        return load_cross_encoder(s.model, s.device, s.max_length)
 
     @cached_property
     def positive(self) -> int | None:
@@ -45,15 +38,6 @@ class AnswerabilityFilter(ModelFilter[AnswerabilitySettings]):
         return binary_index(
             self.model, self.settings.model, "answerability", "use a reranker, not an NLI model"
         )
-
-    def probabilities(self, pairs: list[tuple[str, str]]) -> np.ndarray:
-        """P(the passage answers the query) for each (query, passage) pair."""
-        if not pairs:
-            return np.zeros(0, dtype=np.float32)
-        positive = self.positive  # loads the model and checks its head before predicting
-        probs, predicted = pair_probabilities(self.model, pairs, self.settings.batch_size, positive)
-        self.predicted_pairs += predicted
-        return probs
 
     def apply(self, table: CandidateTable, rows: np.ndarray) -> FilterResult:
         prob = self.probabilities([(table.anchor[r], table.text[r]) for r in rows.tolist()])

@@ -15,7 +15,7 @@ import numpy as np
 
 from rudatagen.encoders import load_cross_encoder
 from rudatagen.errors import RudatagenError
-from rudatagen.filters.base import FilterResult, ModelFilter
+from rudatagen.filters.base import FilterResult, ModelFilter, SettingsT
 from rudatagen.filters.biencoder import distinct_index
 from rudatagen.filters.settings import CrossEncoderSettings
 from rudatagen.kinds.candidates import CandidateTable
@@ -98,7 +98,32 @@ def pair_probabilities(
     return probs.astype(np.float32)[index], len(unique)
 
 
-class CrossEncoderFilter(ModelFilter[CrossEncoderSettings]):
+class PairClassifierFilter(ModelFilter[SettingsT]):
+    """A filter scoring text pairs with a cross-encoder its settings name (``model``,
+    ``device``, ``max_length``, ``batch_size``): identical pairs are predicted once, and
+    ``predicted_pairs`` counts the distinct pairs sent to it. A subclass says which output is
+    read as the probability (``positive``: None for one logit) and checks the head there."""
+
+    predicted_pairs: int = 0  # `+=` on an instance counts for that instance only
+    positive: int | None
+
+    def load_model(self) -> Any:
+        """The ``CrossEncoder`` the settings name."""
+        s: Any = self.settings
+        return load_cross_encoder(s.model, s.device, s.max_length)
+
+    def probabilities(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        """P(positive class) of each (first, second) pair; identical pairs are predicted once."""
+        if not pairs:
+            return np.zeros(0, dtype=np.float32)
+        positive = self.positive  # loads the model and checks its head before predicting
+        batch_size = self.settings.batch_size  # type: ignore[attr-defined]
+        probs, predicted = pair_probabilities(self.model, pairs, batch_size, positive)
+        self.predicted_pairs += predicted
+        return probs
+
+
+class CrossEncoderFilter(PairClassifierFilter[CrossEncoderSettings]):
     """Scores ``cross_encoder_paraphrase_prob`` (and, for NLI, both entailment directions).
 
     A paraphrase stays if its probability is at least ``paraphrase_min``; a non-paraphrase stays
@@ -108,26 +133,11 @@ class CrossEncoderFilter(ModelFilter[CrossEncoderSettings]):
 
     name = "cross_encoder"
     kinds = ("ruhnp",)
-    predicted_pairs: int = 0  # `+=` on an instance counts for that instance only
-
-    def load_model(self) -> Any:
-        """The ``CrossEncoder`` the settings name."""
-        s = self.settings
-        return load_cross_encoder(s.model, s.device, s.max_length)
 
     @cached_property
     def positive(self) -> int | None:
         """The output read as the probability (None: one logit), checked against ``kind``."""
         return positive_index(self.model, self.settings)
-
-    def probabilities(self, pairs: list[tuple[str, str]]) -> np.ndarray:
-        """P(positive class) of each (first, second) pair; identical pairs are predicted once."""
-        if not pairs:
-            return np.zeros(0, dtype=np.float32)
-        positive = self.positive  # loads the model and checks its head before predicting
-        probs, predicted = pair_probabilities(self.model, pairs, self.settings.batch_size, positive)
-        self.predicted_pairs += predicted
-        return probs
 
     def score(self, queries: list[str], candidates: list[str]) -> dict[str, np.ndarray]:
         """The score columns for aligned queries and candidates (``PROB`` always present)."""

@@ -15,7 +15,7 @@ from rudatagen.generators.runner import LLM_FIELDS, llm_metadata
 from rudatagen.generators.settings import GenerateSettings
 from rudatagen.llm.client import Outcome
 from rudatagen.llm.types import BackendInfo, LLMRequest, Message
-from rudatagen.prompts import PromptSet, default_prompt_dir, load_prompt_set
+from rudatagen.prompts import PromptSet, default_prompt_dir, few_shot_turns, load_prompt_set
 from rudatagen.sources import SourceText
 
 COUNTS = {"n_paraphrases", "n_non_paraphrases"}
@@ -92,12 +92,7 @@ class RuHNPTask:
 
     def messages(self, text: str) -> tuple[Message, ...]:
         """Chat prompt: system, worked examples as earlier turns, then the text."""
-        turns: list[Message] = [{"role": "system", "content": self._system}]
-        for example in self.examples:
-            turns.append({"role": "user", "content": self._user(example.text)})
-            turns.append({"role": "assistant", "content": example.answer_json})
-        turns.append({"role": "user", "content": self._user(text)})
-        return tuple(turns)
+        return few_shot_turns(self._system, self.examples, self._user, text)
 
     def _user(self, text: str) -> str:
         return self.prompts.render("user", text=text, **self.counts)
