@@ -37,7 +37,7 @@ $(WHEELS)/.llama-built: | $(VENV)/bin/python
 
 $(VENV)/.installed: pyproject.toml $(WHEELS)/.llama-built
 	$(PIP) install $(TORCH)
-	$(PIP) install --find-links $(WHEELS) -e '.[llamacpp,train,dev,annotate]' $(TORCH)
+	$(PIP) install --find-links $(WHEELS) -e '.[llamacpp,train,dev,annotate,ray]' $(TORCH)
 	touch $@
 
 $(GGUF): $(VENV)/.installed

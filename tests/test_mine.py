@@ -259,3 +259,72 @@ def test_ruhnp_run_gets_corpus_negatives_beside_its_own(
     manifest = read_manifest(out)
     assert manifest is not None and manifest.kind == "ruhnp"
     assert manifest.counts["negatives_column"] == "corpus_negatives"
+
+
+def test_a_mined_ruhnp_run_publishes_and_trains_with_its_corpus_negatives(
+    tmp_path: Path, shared_data: Path, minilm: str, sentences: list
+) -> None:
+    """Publish keeps ``corpus_negatives`` (and the card describes it); train appends them to
+    the LLM-written ``neg``; a corpus negative that is the query itself is a one-line error."""
+    from typer.testing import CliRunner
+
+    from rudatagen.cli import app
+    from rudatagen.kinds import get_kind
+    from rudatagen.training.build import build_parts
+    from rudatagen.training.recipe import TrainSettings
+
+    records = ruhnp_records(shared_data)[:20]
+    run = write_run(tmp_path / "gen", records, GENERATION_MANIFEST)
+    corpus_file = tmp_path / "corpus.parquet"
+    texts = [r["query"] for r in records] + [row["text"] for row in sentences[:40]]
+    pq.write_table(pa.table({"text": texts}), corpus_file)
+    mine_settings = settings(minilm, corpus_file).model_copy(
+        update={"num_negatives": 2, "max_seq_length": 64}
+    )
+    MineStage(mine_settings).run([run], tmp_path / "mined")
+    mined = {row["query"]: row for row in read_run_table(tmp_path / "mined").to_pylist()}
+
+    hub = tmp_path / "hub"
+    args = ["publish", "--in", str(tmp_path / "mined"), "--out", str(hub), "--split", "test=4"]
+    result = CliRunner().invoke(app, [*args, "--split", "validation=0"])
+    assert result.exit_code == 0, result.output
+    published = pq.read_table(hub / "data").to_pylist()
+    assert list(published[0]) == ["query", "pos", "neg", "corpus_negatives"]
+    assert len(published) == 20
+    for row in published:
+        assert row["corpus_negatives"] == mined[row["query"]]["corpus_negatives"]
+        assert len(row["corpus_negatives"]) == 2
+    card = (hub / "README.md").read_text(encoding="utf-8")
+    assert "- `corpus_negatives` (list of strings): further negatives mined" in card
+    assert "| corpus_negatives |" in card  # its lengths in the statistics
+    # an unmined run publishes the reference columns only, and its card says nothing of them
+    plain = tmp_path / "plain"
+    result = CliRunner().invoke(app, ["publish", "--in", str(run), "--out", str(plain)])
+    assert result.exit_code == 0, result.output
+    assert pq.read_table(plain / "data").column_names == ["query", "pos", "neg"]
+    assert "corpus_negatives" not in (plain / "README.md").read_text(encoding="utf-8")
+
+    # train: the corpus negatives come after each row's own negatives in the triplet grid
+    train = TrainSettings.model_validate(
+        {"datasets": [{"name": "hnp", "path": str(hub), "combinations_per_query": 25}]}
+    )
+    (part,), _ = build_parts(train)
+    train_rows = pq.read_table(next((hub / "data").glob("train-*.parquet"))).to_pylist()
+    llm_only = [{**row, "corpus_negatives": []} for row in train_rows]
+    without = get_kind("ruhnp").training_rows(llm_only, 25, {}).triplets
+    assert part.rows > len(without["anchor"])
+    negatives = part.columns["negative"]
+    assert set(negatives) == set(without["negative"]) | {
+        text for row in train_rows for text in row["corpus_negatives"]
+    }
+    first = train_rows[0]
+    assert part.columns["anchor"][0] == first["query"] and negatives[0] == first["neg"][0]
+
+    bad = {**records[0], "corpus_negatives": [records[0]["query"]]}
+    bad_run = write_run(tmp_path / "bad", [bad, *records[1:]], {"stage": "mine", "kind": "ruhnp"})
+    result = CliRunner().invoke(
+        app, ["publish", "--in", str(bad_run), "--out", str(tmp_path / "b")]
+    )
+    assert result.exit_code == 2
+    assert "row 0: the query or a paraphrase is among its corpus_negatives" in result.output
+    assert len(result.output.strip().splitlines()) == 1

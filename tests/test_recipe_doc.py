@@ -102,7 +102,8 @@ def test_a_changed_description_fails_the_check(
 def test_an_edited_block_fails_the_check_and_write_restores_it(readme_copy: Path) -> None:
     text = readme_copy.read_text(encoding="utf-8")
     wording = DatasetSettings.model_fields["limit"].description
-    assert wording is not None and text.count(wording) == 1
+    # in `train.datasets[]` and in `train.trainings[].datasets[]`
+    assert wording is not None and text.count(wording) == 2
     readme_copy.write_text(text.replace(wording, "Hand-edited."), encoding="utf-8")
     code, output = run("--check", str(readme_copy))
     assert code == 1 and "out of date (train)" in output

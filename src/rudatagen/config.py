@@ -20,6 +20,7 @@ from rudatagen import fields
 from rudatagen.annotate.settings import AnnotateSettings
 from rudatagen.core.recipe_io import load_model
 from rudatagen.evaluation.settings import EvaluateSettings
+from rudatagen.executor.settings import ExecutorSettings
 from rudatagen.filters.calibration_settings import CalibrateSettings
 from rudatagen.filters.settings import FilterSettings
 from rudatagen.generators.queries_settings import QueriesSettings
@@ -62,6 +63,7 @@ class Recipe(StrictModel):
     )
     output: OutputSettings = fields.section(OutputSettings, "How generated rows are written.")
     cache: CacheSettings = fields.section(CacheSettings, "The SQLite response cache.")
+    executor: ExecutorSettings = fields.section(ExecutorSettings)
     filters: FilterSettings = fields.section(
         FilterSettings, "The filter stages (`rudatagen filter`)."
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +50,13 @@ class PromptSet:
     templates: dict[str, jinja2.Template]
     examples: list[dict[str, Any]]
     digest: str
+    sources: dict[str, str] = field(default_factory=dict, repr=False)  # the templates' text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as the templates' text (compiled templates do not pickle): a Ray replica
+        gets the very prompts the driver checked, without reading the files again."""
+        args = (self.spec, self.directory, self.sources, self.examples, self.digest)
+        return (_from_sources, args)
 
     @property
     def version(self) -> str:
@@ -98,11 +105,10 @@ def load_prompt_set(directory: Path, variables: dict[str, set[str]]) -> PromptSe
         detail = " ".join(str(exc).split())[:300]
         raise RudatagenError(f"invalid {manifest}: {detail}") from None
 
-    env = jinja2.Environment(
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False
-    )
+    env = _environment()
     digest = hashlib.sha256()
     templates: dict[str, jinja2.Template] = {}
+    sources: dict[str, str] = {}
     files = {
         "system": spec.system,
         "user": spec.user,
@@ -110,7 +116,7 @@ def load_prompt_set(directory: Path, variables: dict[str, set[str]]) -> PromptSe
         "schema": spec.schema_file,
     }
     for part, filename in files.items():
-        source = _read(directory / filename)
+        source = sources[part] = _read(directory / filename)
         digest.update(source.encode("utf-8"))
         templates[part] = _compile(env, source, directory / filename, variables.get(part, set()))
 
@@ -124,7 +130,26 @@ def load_prompt_set(directory: Path, variables: dict[str, set[str]]) -> PromptSe
         raise RudatagenError(f"{directory / spec.examples} is not valid YAML{where}") from None
     if not isinstance(examples, list) or not all(isinstance(e, dict) for e in examples):
         raise RudatagenError(f"{directory / spec.examples} must be a YAML list of mappings")
-    return PromptSet(spec, directory, templates, examples, digest.hexdigest())
+    return PromptSet(spec, directory, templates, examples, digest.hexdigest(), sources)
+
+
+def _from_sources(
+    spec: PromptSpec,
+    directory: Path,
+    sources: dict[str, str],
+    examples: list[dict[str, Any]],
+    digest: str,
+) -> PromptSet:
+    """A :class:`PromptSet` compiled again from its templates' text (see ``__reduce__``)."""
+    env = _environment()
+    templates = {part: env.from_string(source) for part, source in sources.items()}
+    return PromptSet(spec, directory, templates, examples, digest, sources)
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False
+    )
 
 
 def _compile(

@@ -10,7 +10,9 @@ intended one (``pos`` → paraphrase, ``neg`` → non_paraphrase, WANLI ``label`
 ``distance`` says how sure the machine is (smaller = less sure). By default it is how far the
 item's filter scores (``candidates.parquet``) lie from the filter thresholds, each normalised by
 that score's standard deviation over the run (scores that are constant over the run are ignored;
-``None`` when the run has no scores). A kind whose spec names an ``ambiguity_column`` (WANLI:
+``None`` when the run has no scores). A kind whose spec names ``uncertainty_scores`` counts only
+those columns (retrieval: ``answerability_prob``, since review judges the answer); a run without
+any of them has no scores. A kind whose spec names an ``ambiguity_column`` (WANLI:
 ``max_variability``) uses minus that column instead, so the most ambiguous records come first.
 """
 
@@ -64,6 +66,7 @@ THRESHOLDS: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
     "dedup_max_jaccard": ("dedup", {"*": ("threshold",)}),
     "heuristic_length_ratio": ("heuristic", {"*": ("min_length_ratio", "max_length_ratio")}),
     "heuristic_cyrillic": ("heuristic", {"*": ("min_cyrillic",)}),
+    "answerability_prob": ("answerability", {"answers": ("min_probability",)}),
 }
 
 
@@ -125,7 +128,9 @@ def load_items(run_dir: Path, spec: TaskSpec) -> RunItems:
             items, table, rows, spec.ambiguity_column
         )
     else:
-        has_scores = _filter_scores(items, table, _candidate_scores(run_dir, notes), notes)
+        columns = spec.uncertainty_scores or tuple(THRESHOLDS)
+        scores = _candidate_scores(run_dir, columns, notes)
+        has_scores = _filter_scores(items, table, scores, notes)
         if has_scores:
             _set_distances(items, (manifest.extra("filters") if manifest else None) or [])
     run_id = run_id_of(run_dir, manifest)
@@ -169,22 +174,23 @@ def _filter_scores(
     notes: list[str],
 ) -> bool:
     """Give each item the scores of its kept candidate in ``candidates.parquet`` (same record,
-    label, position and text), in ``data["scores"]``; whether any matched."""
+    label, position and text), in ``data["scores"]``; whether any item got a score."""
     for row, item in enumerate(items):
         found = scores.get((str(table.record_id[row]), item.intended))
         index = int(table.position[row])
         if found is not None and index < len(found) and found[index][0] == table.text[row]:
             item.data["scores"] = found[index][1]
-    has_scores = any("scores" in item.data for item in items)
-    if scores and not has_scores:
+    has_scores = any(item.data.get("scores") for item in items)
+    if scores and not any("scores" in item.data for item in items):
         notes.append("candidates.parquet does not match data/ (no scores used)")
     return has_scores
 
 
 def _candidate_scores(
-    run_dir: Path, notes: list[str]
+    run_dir: Path, columns: tuple[str, ...], notes: list[str]
 ) -> dict[tuple[str, str], list[tuple[str, dict[str, float]]]]:
-    """Kept candidates by (record id, label), in output order, with their score columns."""
+    """Kept candidates by (record id, label), in output order, with those of their score
+    ``columns`` that the filters wrote (and that have a threshold in :data:`THRESHOLDS`)."""
     path = run_dir / "candidates.parquet"
     if not path.is_file():
         return {}
@@ -196,7 +202,7 @@ def _candidate_scores(
     if not needed <= set(table.column_names):
         notes.append(f"{path.name} lacks {sorted(needed - set(table.column_names))}; no scores")
         return {}
-    score_columns = [c for c in table.column_names if c in THRESHOLDS]
+    score_columns = [c for c in table.column_names if c in THRESHOLDS and c in columns]
     grouped: dict[tuple[str, str], list[tuple[int, str, dict[str, float]]]] = defaultdict(list)
     for row in table.to_pylist():
         if not row["kept"]:

@@ -10,11 +10,13 @@ from rudatagen import __version__
 from rudatagen.cli.annotate import annotate_app
 from rudatagen.cli.filter import filter_command
 from rudatagen.cli.generate import generate_app
+from rudatagen.cli.merge import merge_models_command
 from rudatagen.cli.mine import mine_command
 from rudatagen.cli.models import calibrate_command, train_cross_encoder_command
 from rudatagen.cli.nli import cartography_command, wanli_command
 from rudatagen.cli.publish import publish_command
 from rudatagen.cli.recipe import recipe_app
+from rudatagen.cli.shards import merge_shards_command
 from rudatagen.cli.shift import shift_command
 from rudatagen.cli.train import evaluate_command, train_command
 
@@ -52,7 +54,9 @@ app.command("train-cross-encoder")(train_cross_encoder_command)
 app.command("publish")(publish_command)
 app.command("train")(train_command)
 app.command("evaluate")(evaluate_command)
+app.command("merge-models")(merge_models_command)
 app.command("shift")(shift_command)
+app.command("merge-shards")(merge_shards_command)
 app.command("cartography")(cartography_command)
 generate_app.command("wanli")(wanli_command)
 

@@ -20,6 +20,14 @@ SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", help="Override a recipe key: --set llm.temperature=0.9"),
 ]
+ShardOption = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        help="Do part INDEX/COUNT of the work (0-based; e.g. 2/8 in a Slurm array), into its own "
+        "--out; `rudatagen merge-shards` joins the parts.",
+    ),
+]
 
 
 def say(message: str, *, err: bool = True, color: str | None = None) -> None:

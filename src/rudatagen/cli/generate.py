@@ -7,8 +7,10 @@ from typing import Annotated
 
 import typer
 
-from rudatagen.cli.common import RecipeOption, SetOption, say, user_errors
+from rudatagen.cli.common import RecipeOption, SetOption, ShardOption, say, user_errors
+from rudatagen.cli.executor_options import ExecutorOption, RayAddressOption, executor_settings
 from rudatagen.config import Recipe, load_recipe
+from rudatagen.core.sharding import Shard
 from rudatagen.errors import RudatagenError
 from rudatagen.generators.job import GenerateStage
 from rudatagen.generators.runner import GenerationReport
@@ -63,6 +65,9 @@ def ruhnp(
         bool, typer.Option("--fresh", help="Start over: drop earlier results.")
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+    shard: ShardOption = None,
+    executor: ExecutorOption = None,
+    ray_address: RayAddressOption = None,
     filter_out: Annotated[
         Path | None,
         typer.Option("--filter-out", help="Then run the recipe's filter stages into this folder."),
@@ -83,7 +88,14 @@ def ruhnp(
                 say(DEMO_NOTICE, color="yellow")
             _announce(sources, report)
 
-        stage = GenerateStage(settings, task, fresh=fresh, on_start=announce)
+        stage = GenerateStage(
+            settings,
+            task,
+            fresh=fresh,
+            on_start=announce,
+            shard=Shard.parse(shard),
+            executor=executor_settings(resolved.executor, executor, ray_address),
+        )
         result = stage.run([], out, progress=progress)
         say(f"done: {result.summary}")
         say(
@@ -93,7 +105,11 @@ def ruhnp(
         if filter_out is not None:
             from rudatagen.filters.job import FilterStage
 
-            filtered = FilterStage(resolved.filters).run([out], filter_out, progress=progress)
+            filtered = FilterStage(
+                resolved.filters,
+                shard=Shard.parse(shard),
+                executor=executor_settings(resolved.executor, executor, ray_address),
+            ).run([out], filter_out, progress=progress)
             say(f"filtered: {filtered.summary}; funnel: {filter_out / 'funnel.md'}")
         if result.report.failed:
             say(
@@ -122,6 +138,9 @@ def queries(
         bool, typer.Option("--fresh", help="Start over: drop earlier results.")
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+    shard: ShardOption = None,
+    executor: ExecutorOption = None,
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Search queries of several types for every passage (the `retrieval` kind).
 
@@ -147,7 +166,14 @@ def queries(
                 say(demo_notice("queries"), color="yellow")
             _announce(sources, report)
 
-        stage = GenerateStage(settings, task, fresh=fresh, on_start=announce)
+        stage = GenerateStage(
+            settings,
+            task,
+            fresh=fresh,
+            on_start=announce,
+            shard=Shard.parse(shard),
+            executor=executor_settings(resolved.executor, executor, ray_address),
+        )
         result = stage.run([], out, progress=progress)
         say(f"done: {result.summary}")
         say(

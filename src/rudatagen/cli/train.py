@@ -32,17 +32,13 @@ def train_command(
     set_: SetOption = None,
     no_progress: NoProgress = False,
 ) -> None:
-    """Train a bi-encoder with sentence-transformers' trainer from a recipe (recipes/train.yaml)."""
+    """Train a bi-encoder with sentence-transformers' trainer from a recipe (recipes/train.yaml);
+    a recipe with several trainings (recipes/user.yaml) trains each into OUT/NAME/, then merges."""
     with user_errors():
-        from rudatagen.training.run import train
+        from rudatagen.training.trainings import run_trainings
 
         settings = _train_section(recipe, list(set_ or []))
-        say(
-            f"training {settings.model.base} on "
-            + ", ".join(f"{d.name} ({d.path})" for d in settings.datasets)
-        )
-        report = train(settings, out, progress=not no_progress)
-        say(report.summary())
+        run_trainings(settings, out, progress=not no_progress, say=say)
 
 
 def _train_section(path: Path, overrides: list[str]) -> TrainSettings:
@@ -91,6 +87,8 @@ def evaluate_command(
                 encoder, sets, out, not no_progress, settings.bootstrap, baseline, slug
             )
             typer.echo(markdown_table(name, report["datasets"]))
+            if "merge" in report:
+                say(f"{name} is a merge, {report['merge']['summary']}")
             for rows in report.get("comparison", {}).get("datasets", {}).values():
                 for row in rows.values():
                     say(row["statement"])

@@ -88,6 +88,36 @@ class Funnel(BaseModel):
         self.steps.append(step)
         return step
 
+    @classmethod
+    def combine(cls, funnels: list[Funnel]) -> Funnel:
+        """The funnel of several shards of one run: counts, rules and seconds added step by
+        step (the shards ran the same steps, in the same order; a step one shard lacks adds 0).
+        """
+        if not funnels:
+            return cls()
+        combined = cls(unit=funnels[0].unit)
+        steps: dict[str, FunnelStep] = {}
+        for funnel in funnels:
+            _add_counts(combined.counts_in, funnel.counts_in)
+            _add_counts(combined.counts_out, funnel.counts_out)
+            _add_counts(combined.records, funnel.records)
+            combined.details = _add_nested(combined.details, funnel.details)
+            for step in funnel.steps:
+                into = steps.get(step.name)
+                if into is None:
+                    steps[step.name] = into = step.model_copy(deep=True)
+                    into.counts, into.rejected_by_rule, into.seconds = {}, {}, None
+                for label, c in step.counts.items():
+                    old = into.counts.get(label) or StepCounts(n_in=0, n_out=0)
+                    into.counts[label] = StepCounts(
+                        n_in=old.n_in + c.n_in, n_out=old.n_out + c.n_out
+                    )
+                _add_counts(into.rejected_by_rule, step.rejected_by_rule)
+                if step.seconds is not None:
+                    into.seconds = round((into.seconds or 0.0) + step.seconds, 3)
+        combined.steps = list(steps.values())
+        return combined
+
     def check(self) -> list[str]:
         """Where the counts do not add up (empty when they do)."""
         problems = []
@@ -134,6 +164,22 @@ class Funnel(BaseModel):
         if self.records:
             lines.append(f"Records: {_labels(self.records)}.")
         return "\n".join(lines) + "\n"
+
+
+def _add_counts(into: dict[str, int], more: dict[str, int]) -> None:
+    for key, value in more.items():
+        into[key] = into.get(key, 0) + value
+
+
+def _add_nested(into: Any, more: Any) -> Any:
+    """Numbers added, dicts merged key by key; anything else keeps the first value."""
+    if isinstance(into, dict) and isinstance(more, dict):
+        merged = dict(into)
+        for key, value in more.items():
+            merged[key] = _add_nested(merged[key], value) if key in merged else value
+        return merged
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (into, more))
+    return into + more if numbers else into
 
 
 def _labels(counts: dict[str, int]) -> str:

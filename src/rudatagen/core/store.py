@@ -3,9 +3,11 @@
 Layout of ``OUT/``::
 
     data/shard-00000.parquet ...   the rows of each completed source id (never twice)
+    data/shard-u<hash>.parquet ... the same, written by Ray replicas (one per work unit)
     failed.jsonl                   items that failed in the last run, with reasons
     manifest.json                  resolved recipe, versions, counts, calls, tokens, wall time
     cache.sqlite                   the response cache (unless the recipe puts it elsewhere)
+    response-cache/                the Ray replicas' shared response cache
 
 A shard is written to a temporary name and renamed into place, so a crash leaves either the
 whole shard or none of it. The completed ids are read back from the shards at start, which is
@@ -29,6 +31,7 @@ from rudatagen.core.manifest import write_json_atomic
 from rudatagen.errors import RudatagenError
 
 SHARD_GLOB = "shard-*.parquet"
+RAY_CACHE_DIR = "response-cache"  # the Ray executor's shared response cache (--fresh drops it)
 
 
 class RunStore:
@@ -104,6 +107,7 @@ class RunStore:
 
     def _wipe(self) -> None:
         shutil.rmtree(self.data_dir, ignore_errors=True)
+        shutil.rmtree(self.root / RAY_CACHE_DIR, ignore_errors=True)
         for name in (
             "failed.jsonl",
             "manifest.json",
@@ -171,22 +175,16 @@ class RunStore:
         self._last_flush = time.monotonic()
         if not self._buffer:
             return
-        table = pa.Table.from_pylist(self._buffer, schema=self.schema)
         index = self._next_index()
-        final = self.data_dir / f"shard-{index:05d}.parquet"
-        tmp = self.data_dir / f".shard-{index:05d}.parquet.tmp"
-        with tmp.open("wb") as handle:
-            pq.write_table(table, handle, compression="zstd")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, final)
+        write_shard(self.data_dir / f"shard-{index:05d}.parquet", self._buffer, self.schema)
         self.rows_written += len(self._buffer)
         self.shards_written += 1
         self._buffer = []
 
     def _next_index(self) -> int:
-        existing = [int(p.stem.split("-")[1]) for p in self.shard_paths()]
-        return max(existing, default=-1) + 1
+        """One past the highest numbered shard (a Ray replica's ``shard-u<hash>`` has none)."""
+        numbers = (p.stem.split("-", 1)[1] for p in self.shard_paths())
+        return max((int(n) for n in numbers if n.isdigit()), default=-1) + 1
 
     def start_failures(self) -> None:
         """Empty ``failed.jsonl``: this run retries every earlier failure."""
@@ -202,3 +200,16 @@ class RunStore:
 
     def total_rows(self) -> int:
         return sum(pq.ParquetFile(p).metadata.num_rows for p in self.shard_paths())
+
+
+def write_shard(path: Path, rows: list[dict[str, Any]], schema: pa.Schema) -> None:
+    """Write ``rows`` to ``path`` whole or not at all: a temporary file, fsync, rename (a
+    rename over an existing shard replaces it, which is what makes a retried Ray unit
+    idempotent)."""
+    table = pa.Table.from_pylist(rows, schema=schema)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # two writers never share one
+    with tmp.open("wb") as handle:
+        pq.write_table(table, handle, compression="zstd")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

@@ -8,7 +8,8 @@ percentile bootstrap intervals (:mod:`rudatagen.evaluation.intervals`). Every mo
 first is compared with the first on the same pairs: the difference of each of those metrics with
 its paired interval, and a plain statement, in that model's JSON (``comparison``) and Markdown.
 Retrieval sets (a retrieval split, a BEIR folder) get nDCG/MRR/Recall/MAP with intervals
-(:mod:`rudatagen.evaluation.retrieval`), in a table of their own; they are not compared yet.
+(:mod:`rudatagen.evaluation.retrieval`), in a table of their own, and in the comparison the
+difference of each with its paired interval over the same queries.
 """
 
 from __future__ import annotations
@@ -33,15 +34,29 @@ from rudatagen.evaluation.intervals import (
     paired_differences,
 )
 from rudatagen.evaluation.pairsets import PairSet, as_dict_counts
-from rudatagen.evaluation.retrieval import evaluate_retrieval, markdown_rows
+from rudatagen.evaluation.retrieval import (
+    METRIC_LABELS,
+    RetrievalScores,
+    markdown_rows,
+    paired_retrieval_differences,
+    retrieval_report,
+    score_retrieval,
+)
 from rudatagen.evaluation.settings import BootstrapSettings
 from rudatagen.evaluation.stats import pair_classification, spearman, triplet_accuracy
 from rudatagen.kinds.shapes import RetrievalSet
+from rudatagen.training.merge import read_merge
 
 EvaluationSet = PairSet | RetrievalSet
 
 COLUMNS = ("pairs", "ap", "f1", "accuracy", "roc_auc", "triplet_accuracy", "spearman")
-METRIC_NAMES = {"ap": "AP", "roc_auc": "ROC-AUC", "f1": "best F1", "spearman": "Spearman"}
+METRIC_NAMES = {
+    "ap": "AP",
+    "roc_auc": "ROC-AUC",
+    "f1": "best F1",
+    "spearman": "Spearman",
+    **METRIC_LABELS,
+}
 
 
 def model_slug(name: str) -> str:
@@ -80,12 +95,14 @@ def pair_similarities(encoder: Encoder, pairs: PairSet, progress: bool = False) 
 
 @dataclass
 class ModelScores:
-    """One model's similarities on every set (by set name): kept to compare models on the same
-    pairs. ``label``: the short name statements use (its report's file name)."""
+    """One model's similarities on every pair set and per-query values on every retrieval set
+    (by set name): kept to compare models on the same pairs and queries. ``label``: the short
+    name statements use (its report's file name)."""
 
     name: str
     label: str
     sets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    retrieval: dict[str, RetrievalScores] = field(default_factory=dict)
 
 
 def _labelled(pairs: PairSet, cosines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -146,17 +163,26 @@ def statement(model: str, baseline: str, metric: str, row: dict[str, Any]) -> st
 
 
 def compare_models(
-    baseline: ModelScores, model: ModelScores, sets: list[PairSet], bootstrap: BootstrapSettings
+    baseline: ModelScores,
+    model: ModelScores,
+    sets: list[PairSet] | list[EvaluationSet],
+    bootstrap: BootstrapSettings,
 ) -> dict[str, Any]:
-    """``model − baseline`` of AP, ROC-AUC, best F1 and Spearman on every set, each with its
-    paired bootstrap interval (the same resampled pairs under both models) and statement."""
+    """``model − baseline`` of AP, ROC-AUC, best F1 and Spearman on every pair set, and of the
+    retrieval metrics on every retrieval set, each with its paired bootstrap interval (the same
+    resampled pairs or queries under both models) and statement."""
     datasets: dict[str, Any] = {}
     for pairs in sets:
         rows: dict[str, Any] = {}
-        before = _metrics(pairs, baseline.sets[pairs.name]["pairs"])
-        after = _metrics(pairs, model.sets[pairs.name]["pairs"])
-        for first, second in zip(before, after, strict=True):
-            rows.update(paired_differences(first, second, bootstrap))
+        if isinstance(pairs, RetrievalSet):
+            rows = paired_retrieval_differences(
+                baseline.retrieval[pairs.name], model.retrieval[pairs.name], bootstrap
+            )
+        else:
+            before = _metrics(pairs, baseline.sets[pairs.name]["pairs"])
+            after = _metrics(pairs, model.sets[pairs.name]["pairs"])
+            for first, second in zip(before, after, strict=True):
+                rows.update(paired_differences(first, second, bootstrap))
         for metric, row in rows.items():
             row["statement"] = statement(model.label, baseline.label, metric, row)
         datasets[pairs.name] = rows
@@ -246,8 +272,7 @@ def evaluate_model(
 ) -> tuple[dict[str, Any], ModelScores]:
     """Metrics of one model on every set, with intervals, and the comparison with ``baseline``
     (another model's scores on the same sets) when given; written to ``out/{slug}.json|.md``.
-    A retrieval set gets its retrieval metrics (:mod:`rudatagen.evaluation.retrieval`) and is
-    not in the comparison.
+    A retrieval set gets its retrieval metrics (:mod:`rudatagen.evaluation.retrieval`).
 
     Returns the report and this model's scores (to be the baseline of the next model).
     """
@@ -256,16 +281,19 @@ def evaluate_model(
     started = time.perf_counter()
     scores = ModelScores(encoder.name, slug)
     results = {}
-    pair_sets = [pairs for pairs in sets if isinstance(pairs, PairSet)]
     for pairs in sets:
         if isinstance(pairs, RetrievalSet):
-            results[pairs.name] = evaluate_retrieval(encoder, pairs, bootstrap, progress)
+            scores.retrieval[pairs.name] = score_retrieval(encoder, pairs, progress)
+            results[pairs.name] = retrieval_report(pairs, scores.retrieval[pairs.name], bootstrap)
             continue
         scores.sets[pairs.name] = pair_similarities(encoder, pairs, progress)
         results[pairs.name] = evaluate_set(pairs, scores.sets[pairs.name], bootstrap)
     facts: dict[str, Any] = {"bootstrap": describe(bootstrap)}
     if baseline is not None:
-        facts["comparison"] = compare_models(baseline, scores, pair_sets, bootstrap)
+        facts["comparison"] = compare_models(baseline, scores, sets, bootstrap)
+    merge = read_merge(encoder.name)  # a merged model: its parents and weights
+    if merge is not None:
+        facts["merge"] = merge
     report = report_manifest(
         "evaluate",
         sets,
@@ -279,6 +307,8 @@ def evaluate_model(
         out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out / f"{slug}.json", report)
         markdown = markdown_table(encoder.name, results)
+        if merge is not None:
+            markdown += f"\nA merge, {merge['summary']}.\n"
         if baseline is not None:
             markdown += "\n" + markdown_comparison(facts["comparison"])
         (out / f"{slug}.md").write_text(markdown, encoding="utf-8")

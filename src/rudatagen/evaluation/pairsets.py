@@ -1,4 +1,5 @@
-"""Labelled pair sets to evaluate on: a published split (RuHNP or WANLI) or an external file.
+"""Labelled pair sets to evaluate on: a published split (RuHNP or WANLI), a table in
+sentence-transformers' column conventions (``training.st_format``), or an external file.
 
 Every set is pairs ``(text_1, text_2)`` with a role for each side (which prefix it gets), and
 labels (1 positive, 0 negative) and/or gold scores; RuHNP and WANLI sets also give triplets.
@@ -22,9 +23,8 @@ from typing import Any
 
 from rudatagen.core.tables import read_table
 from rudatagen.errors import RudatagenError
-from rudatagen.kinds import Kind
 from rudatagen.kinds.shapes import PairSet, RetrievalSet
-from rudatagen.training.data import kind_of_dataset, read_split
+from rudatagen.training.data import Source, kind_of_dataset, read_split
 
 GUESSES = {
     "text1": ("sentence1", "text_1", "premise", "text1"),
@@ -62,7 +62,7 @@ def evaluation_set(path: str, split: str = "test") -> PairSet | RetrievalSet:
     return retrieval if retrieval is not None else _pairs(kind, rows, name, path, split)
 
 
-def _pairs(kind: Kind, rows: list[dict[str, Any]], name: str, path: str, split: str) -> PairSet:
+def _pairs(kind: Source, rows: list[dict[str, Any]], name: str, path: str, split: str) -> PairSet:
     out = kind.evaluation_pairs(rows, name, path)
     if not out.text1:
         raise RudatagenError(f"{path} ({split}): no pairs to evaluate")

@@ -12,12 +12,19 @@ ranked hits it computed and :func:`per_query_metrics` scores each query with the
 (its means equal the evaluator's: the tests check it). The interval is the percentile bootstrap
 of the mean over queries resampled with replacement (``evaluate.bootstrap``: resamples, level,
 seed), with ``scipy.stats.bootstrap``.
+
+Two models on the same set (:func:`paired_retrieval_differences`): the difference of each metric
+with its paired interval. Every metric is a mean over queries, so the mean of the per-query
+differences *is* the difference of the means, and resampling those differences draws the same
+queries for both models in every resample: what the models share (easy and hard queries) cancels
+out of the interval.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +43,14 @@ METRICS = {
     "recall@10": ("cosine_recall@10", 10),
     "recall@100": ("cosine_recall@100", 100),
     "map@100": ("cosine_map@100", 100),
+}
+# how a statement names each metric
+METRIC_LABELS = {
+    "ndcg@10": "nDCG@10",
+    "mrr@10": "MRR@10",
+    "recall@10": "Recall@10",
+    "recall@100": "Recall@100",
+    "map@100": "MAP@100",
 }
 COLUMNS = ("queries", "corpus", *METRICS)
 BEIR_FILES = ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv")
@@ -186,27 +201,72 @@ def _intervals(values: np.ndarray, bootstrap: BootstrapSettings) -> dict[str, An
     }
 
 
-def evaluate_retrieval(
-    encoder: Encoder, rset: RetrievalSet, bootstrap: BootstrapSettings, progress: bool = False
-) -> dict[str, Any]:
-    """The metrics of one set (the evaluator's), their intervals and the set's sizes."""
+@dataclass
+class RetrievalScores:
+    """One model's run on one set: the evaluator's means (by :data:`METRICS` name) and each
+    query's values (rows: ``query_ids``, columns: :data:`METRICS`), kept for the intervals and
+    for a paired comparison with another model on the same queries."""
+
+    means: dict[str, float]
+    query_ids: list[str]
+    values: np.ndarray
+
+
+def score_retrieval(
+    encoder: Encoder, rset: RetrievalSet, progress: bool = False
+) -> RetrievalScores:
+    """Encode and search (the evaluator), then each query's metric values."""
     evaluator = retrieval_evaluator(rset, encoder, progress)
     scores = evaluator(encoder.model)
     prefix = f"{rset.name}_" if rset.name else ""
+    return RetrievalScores(
+        means={name: float(scores[prefix + key]) for name, (key, _) in METRICS.items()},
+        query_ids=list(evaluator.queries_ids),
+        values=per_query_metrics(evaluator.hits, evaluator.queries_ids, rset.relevant),
+    )
+
+
+def retrieval_report(
+    rset: RetrievalSet, scores: RetrievalScores, bootstrap: BootstrapSettings
+) -> dict[str, Any]:
+    """The metrics of one set (the evaluator's), their intervals and the set's sizes."""
     result: dict[str, Any] = {
         "kind": rset.kind,
         "task": "retrieval",
-        "queries": len(evaluator.queries_ids),
+        "queries": len(scores.query_ids),
         "corpus": len(rset.corpus),
         "skipped": rset.skipped,
+        **scores.means,
     }
-    for name, (key, _) in METRICS.items():
-        result[name] = float(scores[prefix + key])
-    values = per_query_metrics(evaluator.hits, evaluator.queries_ids, rset.relevant)
-    intervals = _intervals(values, bootstrap)
+    intervals = _intervals(scores.values, bootstrap)
     if intervals:
         result["intervals"] = intervals
     return result
+
+
+def evaluate_retrieval(
+    encoder: Encoder, rset: RetrievalSet, bootstrap: BootstrapSettings, progress: bool = False
+) -> dict[str, Any]:
+    """:func:`retrieval_report` of :func:`score_retrieval`."""
+    return retrieval_report(rset, score_retrieval(encoder, rset, progress), bootstrap)
+
+
+def paired_retrieval_differences(
+    baseline: RetrievalScores, model: RetrievalScores, bootstrap: BootstrapSettings
+) -> dict[str, dict[str, Any]]:
+    """``model − baseline`` of every metric on the same queries, with its paired interval
+    (``low``/``high`` None when resampling is off) and the number of queries ``n``: the shape
+    of :func:`rudatagen.evaluation.intervals.paired_differences`' rows."""
+    if baseline.query_ids != model.query_ids:
+        raise ValueError("a paired comparison needs the same queries in the same order")
+    differences = model.values - baseline.values
+    intervals = _intervals(differences, bootstrap)
+    rows: dict[str, dict[str, Any]] = {}
+    for column, name in enumerate(METRICS):
+        bounds = intervals.get(name) or {"low": None, "high": None}
+        point = float(differences[:, column].mean()) if len(differences) else 0.0
+        rows[name] = {"difference": point, **bounds, "n": len(differences)}
+    return rows
 
 
 def markdown_rows(results: dict[str, dict[str, Any]]) -> list[str]:

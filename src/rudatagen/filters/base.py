@@ -30,6 +30,8 @@ class FilterResult:
     filter that tidies texts returns ``anchors``/``texts`` (and what it did, ``flags``) aligned
     with ``rows``; the pipeline writes them back for the candidates it kept. ``skipped``: how
     many candidates the filter could not judge (and so kept), by reason; the funnel reports it.
+    ``details``: figures of the run the funnel keeps under the filter's name (numbers add up
+    when shards' funnels are combined).
     """
 
     rows: np.ndarray
@@ -40,6 +42,7 @@ class FilterResult:
     texts: list[str] | None = None
     flags: list[tuple[str, ...]] | None = None
     skipped: dict[str, int] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class FilterContext:
     (the NLI heuristics reject copies of them). ``checkpoints``: the cartography run's
     checkpoints, with the ``device`` to score on and the ``max_length`` they were trained with
     (the max-variability filter). ``progress``: whether a slow filter may draw a progress bar.
+    ``record_texts``: per record id, the texts of the record columns the filters read besides
+    their candidates (:attr:`Filter.record_texts`: retrieval's mined negatives).
     """
 
     examples: Mapping[str, Sequence[tuple[str, str]]] = field(default_factory=dict)
@@ -57,6 +62,7 @@ class FilterContext:
     device: str | None = None
     max_length: int | None = None
     progress: bool = False
+    record_texts: Mapping[str, Mapping[str, Sequence[str]]] = field(default_factory=dict)
 
 
 class Filter(ABC, Generic[SettingsT]):
@@ -65,13 +71,20 @@ class Filter(ABC, Generic[SettingsT]):
     ``name`` and, if not universal, ``kinds`` (the dataset kinds whose candidates it
     understands; empty: every kind). ``version`` (recorded in manifests) starts at "1": a filter
     sets its own when its logic changes. ``record_scores``: numeric record columns it reads (the
-    filter stage copies them into the candidates' scores, NaN where a record lacks them)."""
+    filter stage copies them into the candidates' scores, NaN where a record lacks them).
+    ``record_texts``: record columns (a string or a list of strings) whose texts it reads besides
+    the candidates' (the filter stage hands them over in :attr:`FilterContext.record_texts`).
+    ``row_local``: True when it judges a candidate from its own record alone, so the Ray
+    executor may hand it chunks of whole records on several workers; False (the default) when it
+    needs every candidate at once (dedup, max_variability's quota), so it runs on the driver."""
 
     name: ClassVar[str]
     version: ClassVar[str] = "1"
     Settings: ClassVar[type[StrictModel]]
     kinds: ClassVar[tuple[str, ...]] = ()
     record_scores: ClassVar[tuple[str, ...]] = ()
+    record_texts: ClassVar[tuple[str, ...]] = ()
+    row_local: ClassVar[bool] = False
     context: FilterContext = FilterContext()  # the registry sets the run's
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -100,6 +113,10 @@ class ModelFilter(Filter[SettingsT]):
     def __init__(self, settings: SettingsT, model: Any | None = None) -> None:
         super().__init__(settings)
         self._model = model
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy sent to another process (a Ray replica) loads its own model there."""
+        return {**self.__dict__, "_model": None}
 
     @property
     def model(self) -> Any:

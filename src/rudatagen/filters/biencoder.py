@@ -43,6 +43,7 @@ class BiEncoderFilter(ModelFilter[BiEncoderSettings]):
 
     name = "biencoder"
     kinds = ("ruhnp",)
+    row_local = True
     encoded_texts: int = 0  # `+=` on an instance counts for that instance only
 
     def load_model(self) -> Any:

@@ -46,6 +46,7 @@ class CopyingFilter(Filter[CopyingSettings]):
 
     name = "copying"
     kinds = ("retrieval",)
+    row_local = True
 
     def apply(self, table: CandidateTable, rows: np.ndarray) -> FilterResult:
         settings = self.settings

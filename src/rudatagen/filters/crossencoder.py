@@ -106,6 +106,7 @@ class PairClassifierFilter(ModelFilter[SettingsT]):
 
     predicted_pairs: int = 0  # `+=` on an instance counts for that instance only
     positive: int | None
+    row_local = True  # a pair's probability depends on the pair alone
 
     def load_model(self) -> Any:
         """The ``CrossEncoder`` the settings name."""

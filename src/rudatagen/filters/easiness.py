@@ -27,6 +27,7 @@ class EasinessFilter(Filter[EasinessSettings]):
 
     name = "easiness"
     kinds = ("retrieval",)
+    row_local = True
     record_scores = (POSITIVE, HARDEST)
 
     def apply(self, table: CandidateTable, rows: np.ndarray) -> FilterResult:

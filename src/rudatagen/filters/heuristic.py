@@ -83,6 +83,7 @@ class HeuristicFilter(Filter[HeuristicSettings]):
 
     name = "heuristic"
     kinds = ("ruhnp",)
+    row_local = True  # near-copies are looked for within a record only
 
     def apply(self, table: CandidateTable, rows: np.ndarray) -> FilterResult:
         queries: dict[str, tuple[str, str]] = {}  # raw -> (normalised, squashed)

@@ -36,24 +36,31 @@ from rudatagen.core.rundir import (
     write_parquet_atomic,
     write_records,
 )
+from rudatagen.core.sharding import Shard
 from rudatagen.core.stage import Stage, StageResult
 from rudatagen.errors import RudatagenError
-from rudatagen.filters.base import Filter
+from rudatagen.executor.settings import ExecutorSettings
+from rudatagen.filters.base import Filter, FilterContext
 from rudatagen.filters.histograms import write_histograms
 from rudatagen.filters.pipeline import run_stages
-from rudatagen.filters.registry import build_filters, serves
+from rudatagen.filters.registry import build_filters, filter_class, serves
 from rudatagen.filters.settings import FilterSettings
 from rudatagen.kinds import Kind, kind_of_run
 from rudatagen.kinds.candidates import CandidateTable
 
 MIN_SURVIVORS = "min_survivors"
+# Filters that compare a candidate with every other one (not with its own record): in a shard
+# they would miss the duplicates in other shards, so ``--shard`` defers them to merge-shards,
+# which runs them once over the merged survivors.
+DATASET_WIDE_FILTERS = frozenset({"dedup", "semantic_dedup"})
 
 
 def read_run_records(run_dir: Path, settings: FilterSettings) -> tuple[pa.Table, Kind]:
-    """The records of a run whose kind some filter of ``settings`` works on, and that kind."""
+    """The records of a run whose kind some filter of ``settings`` is written for (not only the
+    filters of every kind, such as decontamination), and that kind."""
     table = read_run_table(run_dir)
     kind = kind_of_run(run_dir, table.column_names)
-    if not any(serves(name, kind.name) for name in settings.sections()):
+    if not any(filter_class(n).kinds and serves(n, kind.name) for n in settings.sections()):
         raise RudatagenError(
             f"{run_dir} holds {kind.name} records; no filter of the `filters:` section works on "
             f"them (WANLI candidates are filtered inside `generate wanli`)"
@@ -117,10 +124,38 @@ def copy_record_scores(table: CandidateTable, records: pa.Table, filters: list[F
         table.set_scores(column, np.arange(len(table)), scores)
 
 
+def record_texts(
+    records: list[dict[str, Any]], filters: list[Filter]
+) -> dict[str, dict[str, list[str]]]:
+    """Per record id, the texts of each column some filter reads besides its candidates
+    (:attr:`Filter.record_texts`); a column a record lacks or leaves empty gives none."""
+    wanted = dict.fromkeys(column for f in filters for column in f.record_texts)
+    texts: dict[str, dict[str, list[str]]] = {}
+    for record in records if wanted else []:
+        for column in wanted:
+            value = record.get(column)
+            values = value if isinstance(value, list) else [value]
+            found = [text for text in values if isinstance(text, str) and text]
+            if found:
+                texts.setdefault(record["id"], {})[column] = found
+    return texts
+
+
 class FilterStage(Stage[FilterSettings]):
     """Score every candidate with each enabled filter; keep, reject with a reason, report."""
 
     name = "filter"
+
+    def __init__(
+        self,
+        settings: FilterSettings,
+        *,
+        shard: Shard | None = None,
+        executor: ExecutorSettings | None = None,
+    ) -> None:
+        super().__init__(settings)
+        self.shard = shard
+        self.executor = executor or ExecutorSettings()
 
     def run(self, inputs: Sequence[Path], out: Path, *, progress: bool = True) -> StageResult:
         """Filter the one run in ``inputs`` into ``out`` (replacing an earlier output there)."""
@@ -129,13 +164,26 @@ class FilterStage(Stage[FilterSettings]):
         if out.resolve() == in_dir.resolve():
             raise RudatagenError("--out must differ from --in (the input run is left untouched)")
         settings = self.settings
+        runner = None
+        if self.executor.kind == "ray":  # row-local filters on the cluster, global ones here
+            from rudatagen.executor.filters import RayFilterRunner
+
+            runner = RayFilterRunner(self.executor)
         records_table, kind = read_run_records(in_dir, settings)
-        records = records_table.to_pylist()
         filters = build_filters(settings.sections(), kind.name)  # models load on first use
+        deferred: list[str] = []
+        if self.shard is not None:
+            records_table = self.shard.select(records_table, kind.group_column)
+            deferred = [f.name for f in filters if f.name in DATASET_WIDE_FILTERS]
+            filters = [f for f in filters if f.name not in DATASET_WIDE_FILTERS]
+        records = records_table.to_pylist()
         table = kind.candidates(records)
         copy_record_scores(table, records_table, filters)
+        context = FilterContext(progress=progress, record_texts=record_texts(records, filters))
+        for stage in filters:
+            stage.context = context
 
-        funnel = run_stages(table, filters)
+        funnel = run_stages(table, filters, apply=runner)
         minimums = survivor_minimums(kind, settings, table)
         kept, dropped = kind.reassemble(table, records, minimums)
         _drop_with_records(table, {d["id"] for d in dropped}, minimums, funnel)
@@ -168,6 +216,9 @@ class FilterStage(Stage[FilterSettings]):
                 {"name": f.name, "version": f.version, "settings": f.thresholds()} for f in filters
             ],
             histograms=[p.name for p in histograms],
+            shard=self.shard.to_json() if self.shard else None,
+            deferred_filters=deferred,
+            **_executor_facts(self.executor, runner),
         )
         write_manifest(out, manifest)
         summary = (
@@ -180,6 +231,13 @@ class FilterStage(Stage[FilterSettings]):
             + f"; {seconds:.1f}s"
         )
         return StageResult(out, manifest, summary, funnel)
+
+
+def _executor_facts(executor: ExecutorSettings, runner: Any) -> dict[str, Any]:
+    """The manifest's ``executor`` on Ray: its settings and where each filter ran."""
+    if runner is None:
+        return {}
+    return {"executor": {**executor.facts(), "filters": runner.placement}}
 
 
 def _drop_with_records(

@@ -23,6 +23,7 @@ class LexicalFilter(Filter[LexicalSettings]):
 
     name = "lexical"
     kinds = ("ruhnp",)
+    row_local = True
 
     def apply(self, table: CandidateTable, rows: np.ndarray) -> FilterResult:
         settings = self.settings

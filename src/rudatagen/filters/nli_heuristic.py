@@ -83,6 +83,7 @@ class NLIHeuristicFilter(Filter[NLIHeuristicSettings]):
 
     name = "nli_heuristic"
     kinds = ("wanli",)
+    row_local = True  # a triple's other half is in the same record
 
     def __init__(self, settings: NLIHeuristicSettings) -> None:
         super().__init__(settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import numpy as np
 
@@ -14,6 +15,10 @@ from rudatagen.kinds.candidates import CandidateTable
 
 _RULE = re.compile(r"^([^:(\d]+)")
 
+Apply = Callable[[Filter, CandidateTable, np.ndarray], FilterResult]
+"""How a filter is applied to the live rows: ``filter.apply`` here, or the Ray executor's
+``RayFilterRunner`` (row-local filters over chunks on a cluster)."""
+
 
 def rule_of(reason: str) -> str:
     """The rule part of a reason ("near-copy of the query: similarity 97 > 90" → its head)."""
@@ -22,12 +27,18 @@ def rule_of(reason: str) -> str:
 
 
 def run_stages(
-    table: CandidateTable, filters: list[Filter], funnel: Funnel | None = None
+    table: CandidateTable,
+    filters: list[Filter],
+    funnel: Funnel | None = None,
+    *,
+    apply: Apply | None = None,
 ) -> Funnel:
     """Apply each filter to the candidates still alive; add one step per filter to ``funnel``.
 
     Returns ``funnel`` (a new one, ``counts_in`` from the table, when none is given). A step
     counts the live candidates per label before and after its filter and its rejections by rule.
+    ``apply`` replaces calling ``filter.apply(table, rows)`` (the Ray executor); what it returns
+    is recorded the same way.
     """
     if funnel is None:
         funnel = Funnel(unit="candidates", counts_in=table.label_counts(table.alive))
@@ -35,7 +46,7 @@ def run_stages(
         started = time.perf_counter()
         rows = table.alive_rows()
         before = table.label_counts(table.alive)
-        result = stage.apply(table, rows)
+        result = stage.apply(table, rows) if apply is None else apply(stage, table, rows)
         for column, values in result.scores.items():
             table.set_scores(column, result.rows, np.asarray(values, dtype=np.float32))
         rules: Counter[str] = Counter()
@@ -53,6 +64,8 @@ def run_stages(
         _write_edits(table, result, rejected)
         if result.skipped:
             funnel.details.setdefault("skipped", {})[stage.name] = dict(result.skipped)
+        if result.details:
+            funnel.details[stage.name] = dict(result.details)
         funnel.add(
             stage.name,
             before,

@@ -15,6 +15,7 @@ from rudatagen.filters.base import Filter, FilterContext
 from rudatagen.strict import StrictModel
 
 FILTERS: dict[str, str] = {
+    "decontaminate": "rudatagen.filters.decontaminate:DecontaminateFilter",
     "heuristic": "rudatagen.filters.heuristic:HeuristicFilter",
     "lexical": "rudatagen.filters.lexical:LexicalFilter",
     "dedup": "rudatagen.filters.dedup:DedupFilter",
@@ -23,6 +24,7 @@ FILTERS: dict[str, str] = {
     "easiness": "rudatagen.filters.easiness:EasinessFilter",
     "copying": "rudatagen.filters.copying:CopyingFilter",
     "answerability": "rudatagen.filters.answerability:AnswerabilityFilter",
+    "semantic_dedup": "rudatagen.filters.semantic_dedup:SemanticDedupFilter",
     "nli_heuristic": "rudatagen.filters.nli_heuristic:NLIHeuristicFilter",
     "max_variability": "rudatagen.filters.variability:VariabilityFilter",
 }

@@ -1,7 +1,8 @@
 """Settings of the filters: the ``filters:`` section (RuHNP, retrieval) and ``wanli.filter``.
 
 RuHNP filters run cheapest first: heuristic → lexical → dedup → bi-encoder → cross-encoder;
-retrieval filters: easiness → copying → answerability.
+retrieval filters: easiness → copying → answerability. Decontamination (on when it names
+evaluation sets) runs first and semantic dedup (off by default) last, for every kind.
 Each has ``enabled``; the model-based ones are off unless a recipe names a model. Similarities
 from rapidfuzz are on its 0–100 scale; cosines and probabilities on 0–1. WANLI's two filters
 (the NLI heuristics, then estimated max variability) always run inside ``generate wanli``;
@@ -10,6 +11,7 @@ their settings stay flat under ``wanli.filter``, as recipes have always written 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -203,6 +205,80 @@ class AnswerabilitySettings(StrictModel):
     device: str | None = fields.device()
 
 
+class DecontaminateSettings(StrictModel):
+    """Drop every row with a text that repeats an evaluation set's text (word n-grams, or a
+    character-shingle near-copy): on when `against` (or `--decontaminate-against`) names a file.
+
+    Compared in the casefolded, ё → е, punctuation-free form. The defaults are argued in
+    `filters/contamination.py`: 13 words as GPT-3 did; a shingle Jaccard of 0.5 is the point from
+    which a text shares more shingles with the evaluation text than it differs by (copies and
+    one-word edits of a sentence, not rewordings).
+    """
+
+    against: list[Path] = Field(
+        default_factory=list,
+        description="Evaluation sets (txt, tsv, csv, jsonl, parquet or a `datasets` folder); every "
+        "string column is their text. Empty: decontamination is off.",
+    )
+    split: str = Field(
+        "test", description="The split read from a `datasets` folder that holds several."
+    )
+    ngram_words: int = Field(
+        13,
+        ge=2,
+        description="A text sharing a run of this many words with an evaluation text is a copy.",
+    )
+    min_ngram_words: int = Field(
+        8,
+        ge=2,
+        description="An evaluation text shorter than `ngram_words` counts as one n-gram when it "
+        "has at least this many words (shorter ones: the shingle rule alone).",
+    )
+    max_jaccard: float = fields.share(
+        0.5,
+        "A text whose character-shingle Jaccard with an evaluation text reaches this is a "
+        "near-copy of it.",
+    )
+    shingle_chars: int = Field(5, ge=2, description="Characters per shingle.")
+    num_perm: int = Field(128, ge=16, description="MinHash permutations of the shingle index.")
+
+    @property
+    def enabled(self) -> bool:
+        """On when there is something to decontaminate against."""
+        return bool(self.against)
+
+    @model_validator(mode="after")
+    def _words(self) -> DecontaminateSettings:
+        _check_bounds(self.min_ngram_words, self.ngram_words, "decontaminate n-gram words")
+        return self
+
+
+class SemanticDedupSettings(StrictModel):
+    """Near-duplicate rows across the whole dataset by a bi-encoder: of each group of rows whose
+    anchors (RuHNP and retrieval: the query) reach `threshold` cosine, the row with the smallest
+    record id stays."""
+
+    enabled: bool = fields.enabled(False)
+    model: str = Field(
+        "deepvk/USER-bge-m3", description="A sentence-transformers model: Hub id or folder."
+    )
+    prefix: str = Field("", description="Put before each anchor (`query: `, ...).")
+    threshold: float = fields.cosine(
+        0.95, "Anchors at or above this cosine are near-duplicates of each other."
+    )
+    neighbours: int = Field(
+        16,
+        ge=1,
+        description="Nearest anchors looked at per anchor: a group of more near-duplicates than "
+        "this may keep more than one of them.",
+    )
+    batch_size: int = Field(64, ge=1, description="Texts per encoding batch.")
+    max_seq_length: int | None = Field(
+        None, ge=8, description="Truncate inputs to N tokens (null: the model's)."
+    )
+    device: str | None = fields.device()
+
+
 class FilterSettings(StrictModel):
     """The filter stages of `rudatagen filter` (RuHNP and retrieval), and how many candidates a
     RuHNP record needs to stay (a retrieval row needs its one candidate)."""
@@ -221,6 +297,8 @@ class FilterSettings(StrictModel):
     easiness: EasinessSettings = fields.section(EasinessSettings)
     copying: CopyingSettings = fields.section(CopyingSettings)
     answerability: AnswerabilitySettings = fields.section(AnswerabilitySettings)
+    decontaminate: DecontaminateSettings = fields.section(DecontaminateSettings)
+    semantic_dedup: SemanticDedupSettings = fields.section(SemanticDedupSettings)
 
     def sections(self) -> dict[str, StrictModel]:
         """Each filter's settings by its registry name (the name of its key)."""

@@ -16,9 +16,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from rudatagen.core.manifest import Manifest, merge_runs, now_iso, totals
+from rudatagen.core.sharding import Shard
 from rudatagen.core.stage import Stage, StageResult
 from rudatagen.core.store import RunStore
 from rudatagen.errors import RudatagenError
+from rudatagen.executor.settings import ExecutorSettings
 from rudatagen.generators.runner import GenerationReport, Task, run_generation
 from rudatagen.generators.settings import GenerateSettings
 from rudatagen.llm.cache import ResponseCache
@@ -48,6 +50,9 @@ class GenerateStage(Stage[GenerateSettings]):
     ``fingerprint_digest`` attribute, when set, replaces the prompt digest in the fingerprint.
     ``backend_factory`` replaces the registry's backend (benchmarks reuse a started engine).
     ``on_start`` is called once the work is known (after the server check, before any call).
+    ``shard`` keeps the sources whose id falls in it (``--shard i/N``; ``merge-shards`` joins
+    the shards' runs). ``executor`` says where the LLM calls run: here (``local``, the default)
+    or on a pool of Ray replicas (``executor/generate.py``); everything else happens here.
     """
 
     name = "generate"
@@ -61,8 +66,13 @@ class GenerateStage(Stage[GenerateSettings]):
         backend_factory: Callable[[], LLMBackend] | None = None,
         on_start: OnStart | None = None,
         items: tuple[list[SourceText], SourceReport] | None = None,
+        shard: Shard | None = None,
+        executor: ExecutorSettings | None = None,
     ) -> None:
         super().__init__(settings)
+        self.shard = shard
+        self.executor = executor or ExecutorSettings()
+        self.ray_run: Any = None  # executor.generate.RayRun of a Ray run: the manifest's part
         self.task = task
         self.fresh = fresh
         self.backend_factory = backend_factory or (lambda: make_backend(settings.llm))
@@ -88,7 +98,13 @@ class GenerateStage(Stage[GenerateSettings]):
         and (with work left to do) the server.
         """
         settings, task = self.settings, self.task
+        if self.executor.kind == "ray":
+            from rudatagen.executor.connect import require_ray
+
+            require_ray()  # without the extra: one line, before anything is read
         sources, source_report = self._sources(inputs)
+        if self.shard is not None:
+            sources = [s for s in sources if self.shard.keeps(s.id)]
         # Cheap and early: checks optional packages and the API key; models load on first use.
         backend = self.backend_factory()
         store = RunStore(
@@ -101,6 +117,7 @@ class GenerateStage(Stage[GenerateSettings]):
         store.open(fresh=self.fresh, fingerprint=fingerprint)
         try:
             previous = _previous_manifest(store)
+            _check_same_shard(previous, self.shard, out)
             done = store.completed_ids(getattr(task, "source_id_column", "id"))
             pending = [s for s in sources if s.id not in done]
             previous_failures = store.previous_failures()
@@ -121,20 +138,13 @@ class GenerateStage(Stage[GenerateSettings]):
             base = self._manifest_base(fingerprint, source_report, previous, started_at)
             store.write_manifest(base.model_copy(update={"status": "running"}).to_json())
             status = "interrupted"
-            cache = _open_cache(settings, out)
-            client = StructuredClient(
-                backend,
-                retry=settings.llm.retry,
-                max_reasks=settings.llm.max_reasks,
-                concurrency=settings.llm.max_concurrency,
-                cache=cache,
-            )
             try:
-                asyncio.run(self._generate(pending, store, client, report, progress))
+                if self.executor.kind == "ray":
+                    self._generate_on_ray(pending, store, report, progress)
+                else:
+                    self._generate_here(pending, store, backend, report, progress, out)
                 status = "complete" if report.failed == 0 else "incomplete"
             finally:
-                if cache is not None:
-                    cache.close()
                 manifest = self._finish(store, base, backend, report, previous, started_at, status)
             return JobResult(
                 out=out,
@@ -148,6 +158,52 @@ class GenerateStage(Stage[GenerateSettings]):
             )
         finally:
             store.close()
+
+    def _generate_here(
+        self,
+        pending: list[SourceText],
+        store: RunStore,
+        backend: LLMBackend,
+        report: GenerationReport,
+        progress: bool,
+        out: Path,
+    ) -> None:
+        """The local executor: one client in this process, the SQLite response cache."""
+        settings = self.settings
+        cache = _open_cache(settings, out)
+        client = StructuredClient(
+            backend,
+            retry=settings.llm.retry,
+            max_reasks=settings.llm.max_reasks,
+            concurrency=settings.llm.max_concurrency,
+            cache=cache,
+        )
+        try:
+            asyncio.run(self._generate(pending, store, client, report, progress))
+        finally:
+            if cache is not None:
+                cache.close()
+
+    def _generate_on_ray(
+        self, pending: list[SourceText], store: RunStore, report: GenerationReport, progress: bool
+    ) -> None:
+        """The Ray executor: a pool of replicas, each with its own engine (no Ray connection
+        when nothing is left to do)."""
+        from rudatagen.executor.generate import RayRun, generate_on_ray
+
+        self.ray_run = RayRun(self.executor)
+        if not pending:
+            store.start_failures()
+            return
+        generate_on_ray(
+            self.task,
+            pending,
+            self.settings,
+            self.ray_run,
+            store,
+            report,
+            show_progress=progress,
+        )
 
     async def _generate(
         self,
@@ -192,6 +248,7 @@ class GenerateStage(Stage[GenerateSettings]):
                 "skipped": dict(source_report.skipped),
             },
             prompt={"name": prompts.spec.name, "version": prompts.version} if prompts else None,
+            shard=self.shard.to_json() if self.shard else None,
         )
 
     def _finish(
@@ -231,6 +288,8 @@ class GenerateStage(Stage[GenerateSettings]):
             "runs": runs,
             "totals": totals(runs),
         }
+        if self.ray_run is not None:
+            extra.update(self.ray_run.manifest())
         payload = {**final.to_json(), **extra}
         store.write_manifest(payload)
         return Manifest.model_validate(payload)
@@ -266,6 +325,21 @@ def _open_cache(settings: GenerateSettings, out: Path) -> ResponseCache | None:
     if not settings.cache.enabled:
         return None
     return ResponseCache(settings.cache.path or out / "cache.sqlite")
+
+
+def _check_same_shard(previous: Manifest | None, shard: Shard | None, out: Path) -> None:
+    """A run directory holds one shard: resuming it as another would mix two shards' rows."""
+    if previous is None:
+        return
+    before = previous.extra("shard")
+    now = shard.to_json() if shard else None
+    if before != now:
+        said = f"shard {before['index']}/{before['count']}" if before else "an unsharded run"
+        raise RudatagenError(
+            f"{out} holds {said}; this run is "
+            + (f"shard {shard}" if shard else "unsharded")
+            + ": choose another --out (or --fresh)"
+        )
 
 
 def _previous_manifest(store: RunStore) -> Manifest | None:

@@ -9,7 +9,6 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from rudatagen.core.progress import Progress
-from rudatagen.core.store import RunStore
 from rudatagen.llm.client import ClientStats, Outcome, StructuredClient
 from rudatagen.llm.settings import PriceSettings
 from rudatagen.llm.types import BackendInfo, LLMRequest
@@ -37,6 +36,19 @@ def llm_metadata(outcome: Outcome, backend: BackendInfo, prompt_version: str) ->
         "completion_tokens": outcome.usage.completion_tokens,
         "attempts": outcome.attempts,
     }
+
+
+class RowSink(Protocol):
+    """Where :func:`run_generation` puts rows and failures: the run's ``RunStore`` (local), or
+    one work unit's buffer on a Ray replica (``executor/replica.py``)."""
+
+    def start_failures(self) -> None: ...
+
+    def add_rows(self, rows: list[dict[str, Any]]) -> None: ...
+
+    def record_failure(self, entry: dict[str, Any]) -> None: ...
+
+    def flush(self) -> None: ...
 
 
 class Task(Protocol):
@@ -104,6 +116,18 @@ class GenerationReport:
         return "; ".join(parts)
 
 
+def failure_entry(source: SourceText, outcome: Outcome) -> dict[str, Any]:
+    """One line of ``failed.jsonl``: the source, why it failed, what it cost."""
+    return {
+        "id": source.id,
+        "text": source.text,
+        "error": outcome.error,
+        "attempts": outcome.attempts,
+        "prompt_tokens": outcome.usage.prompt_tokens,
+        "completion_tokens": outcome.usage.completion_tokens,
+    }
+
+
 def cost_of(stats: ClientStats, price: PriceSettings) -> float:
     return (
         stats.usage.prompt_tokens * price.input_per_million
@@ -114,7 +138,7 @@ def cost_of(stats: ClientStats, price: PriceSettings) -> float:
 async def run_generation(
     task: Task,
     pending: list[SourceText],
-    store: RunStore,
+    store: RowSink,
     client: StructuredClient,
     report: GenerationReport,
     *,
@@ -138,16 +162,7 @@ async def run_generation(
                 report.completed += 1
             else:
                 report.failed += 1
-                store.record_failure(
-                    {
-                        "id": source.id,
-                        "text": source.text,
-                        "error": outcome.error,
-                        "attempts": outcome.attempts,
-                        "prompt_tokens": outcome.usage.prompt_tokens,
-                        "completion_tokens": outcome.usage.completion_tokens,
-                    }
-                )
+                store.record_failure(failure_entry(source, outcome))
             progress.advance(1, outcome.usage.completion_tokens, report.failed)
     finally:
         progress.close()

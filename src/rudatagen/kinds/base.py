@@ -60,6 +60,8 @@ class AnnotationSpec:
     # --strategy uncertain; None: the distance of the candidates' filter scores
     # (candidates.parquet) to the filter thresholds.
     ambiguity_column: str | None = None
+    # The candidate score columns whose distance to their threshold is the uncertainty (empty: all).
+    uncertainty_scores: tuple[str, ...] = ()
     # The pull's count keys for the removed, relabelled and revised candidates.
     count_names: tuple[str, str, str] = ("removed", "relabelled", "revised")
 
@@ -121,10 +123,18 @@ class Kind(ABC):
     annotation: ClassVar[AnnotationSpec]
     review_columns: ClassVar[dict[str, pa.DataType]]  # what a reviewed run adds to the records
     card: ClassVar[CardFacts]
+    # Published after the reference columns when the run has them: name -> (type, the card's
+    # line for it). RuHNP's ``corpus_negatives``, which only ``rudatagen mine`` adds.
+    optional_columns: ClassVar[dict[str, tuple[pa.DataType, str]]] = {}
 
     @property
     def reference_columns(self) -> tuple[str, ...]:
         return tuple(self.reference_schema.names)
+
+    def published_schema(self, columns: Sequence[str]) -> pa.Schema:
+        """The reference schema plus the :attr:`optional_columns` among ``columns``."""
+        extra = [pa.field(n, t) for n, (t, _) in self.optional_columns.items() if n in columns]
+        return pa.schema([*self.reference_schema, *extra])
 
     def matches(self, columns: set[str]) -> bool:
         """Whether a foreign table (no manifest) looks like this kind."""
@@ -192,7 +202,7 @@ class Kind(ABC):
         A reviewed run marks each row with ``review_status``; rows left ``unresolved`` go unless
         ``keep_unresolved``. Kinds whose review marks parts of a row override this.
         """
-        rows = table.select(list(self.reference_columns)).to_pylist()
+        rows = table.select(self.published_schema(table.column_names).names).to_pylist()
         if "review_status" not in table.column_names or keep_unresolved:
             return rows, 0
         statuses = table.column("review_status").to_pylist()

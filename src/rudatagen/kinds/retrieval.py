@@ -24,7 +24,8 @@ intended label ``answers``. Review may say the passage answers the query only in
 answer it, or that the query is broken (the row goes); it may correct the query. Reviewed rows
 keep ``answers`` and ``answers_partly`` (a hard but true positive) and drop ``does_not_answer``
 (a false positive would teach the wrong thing), with ``review_status``, ``review_label``,
-``annotator_labels`` and ``annotators``.
+``annotator_labels`` and ``annotators``. ``annotate push --strategy uncertain`` samples the rows
+whose answerability score (the reranker's probability) lies nearest its floor first.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ LABELS = ("answers", "answers_partly", "does_not_answer")
 KEPT_AFTER_REVIEW = ("answers", "answers_partly")
 PASSAGE_FIELD = "positive"  # the candidate's field: the passage
 EMPTY = "row without a query or a passage"
+ANSWERABILITY = "answerability_prob"  # the answerability filter's score column
 
 
 class Retrieval(Kind):
@@ -78,9 +80,13 @@ class Retrieval(Kind):
         discard="broken_query",
         revisions={"query_correction": "query"},
         title="Retrieval review",
-        scores_from="candidates.parquet from `rudatagen filter`",
+        scores_from="answerability_prob in candidates.parquet from `rudatagen filter` with "
+        "filters.answerability.enabled",
         item_key="{record_id}",
         item_data={"query": "anchor", "passage": "text", "intended_label": "label"},
+        # Review asks whether the passage answers the query: the pairs the reranker barely
+        # passed are the doubtful ones (easiness and copying do not judge the answer).
+        uncertainty_scores=(ANSWERABILITY,),
         count_names=("removed", "relabelled", "corrected"),
     )
     review_columns: ClassVar[dict[str, pa.DataType]] = {

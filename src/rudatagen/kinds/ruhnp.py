@@ -11,6 +11,15 @@ candidate to the other list (it then comes after that list's own items), remove 
 correct its text; the reviewed record marks each item with its review (``pos_status``,
 ``pos_labels``, ``pos_annotators`` and the same for ``neg``, aligned with the lists) and itself
 with the worst status of its reviewed items (``review_status``).
+
+A run that went through ``rudatagen mine`` also has ``corpus_negatives``: corpus passages the
+miner ranked close to the query, never the query or one of its paraphrases. They are kept through
+filtering, review and publishing (an optional published column, after ``neg``), and training
+appends them to ``neg`` as further negatives of the triplet grid (more distinct triplets where
+the LLM wrote few negatives). Filters and review do not see them and evaluation pairs leave them
+out: they were
+never judged, and a corpus sentence near the query may be an unlabelled paraphrase, which would
+count against a model that ranks it high.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from rudatagen.kinds.shapes import PairSet, TrainingRows, strings
 
 LISTS = ("pos", "neg")  # the record's candidate lists, in the order of candidate_labels
 STRINGS = pa.list_(pa.string())
+CORPUS_NEGATIVES = "corpus_negatives"  # what `rudatagen mine` adds
 
 
 class RuHNP(Kind):
@@ -37,7 +47,7 @@ class RuHNP(Kind):
         [("query", pa.string()), ("pos", pa.list_(pa.string())), ("neg", pa.list_(pa.string()))]
     )
     group_column = "query"
-    symmetric = False
+    symmetric = True  # paraphrases: both sides the same kind of text (trains in USER's sym model)
     training_shapes = ("triplets",)
     candidate_labels = ("paraphrase", "non_paraphrase")
     annotation = AnnotationSpec(
@@ -60,6 +70,15 @@ class RuHNP(Kind):
         },
         count_names=("removed", "moved", "corrected"),
     )
+    optional_columns: ClassVar[dict[str, tuple[pa.DataType, str]]] = {
+        CORPUS_NEGATIVES: (
+            STRINGS,
+            "- `corpus_negatives` (list of strings): further negatives mined from a text corpus "
+            "with `rudatagen mine` (passages an encoder ranks close to the query, never the "
+            "query or one of its paraphrases); not reviewed. Train with them as extra negatives "
+            "after `neg`; evaluate on `pos`/`neg` only.",
+        )
+    }
     review_columns: ClassVar[dict[str, pa.DataType]] = {
         "review_status": pa.string(),
         **{f"{column}_status": STRINGS for column in LISTS},
@@ -117,7 +136,7 @@ class RuHNP(Kind):
         """A reviewed RuHNP run marks each candidate: drop the tied candidates, not the record."""
         if not {"pos_status", "neg_status"} <= set(table.column_names):
             return super().reference_rows(table, keep_unresolved)
-        rows = table.select(list(self.reference_columns)).to_pylist()
+        rows = table.select(self.published_schema(table.column_names).names).to_pylist()
         if keep_unresolved:
             return rows, 0
         marks = zip(
@@ -141,14 +160,28 @@ class RuHNP(Kind):
                 kept_rows.append(row)
         return kept_rows, dropped
 
+    def normalise(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A mined row whose corpus negatives are null has none."""
+        if CORPUS_NEGATIVES in row and row[CORPUS_NEGATIVES] is None:
+            row[CORPUS_NEGATIVES] = []
+        return row
+
     def check_row(self, row: dict[str, Any], index: int) -> None:
         if not row["query"] or not isinstance(row["pos"], list) or not isinstance(row["neg"], list):
             raise RudatagenError(f"row {index}: RuHNP rows need a query and pos/neg lists")
+        mined = row.get(CORPUS_NEGATIVES, [])
+        if not isinstance(mined, list):
+            raise RudatagenError(f"row {index}: corpus_negatives must be a list")
+        if {row["query"], *row["pos"]} & set(mined):
+            raise RudatagenError(
+                f"row {index}: the query or a paraphrase is among its corpus_negatives "
+                "(mine again: the miner counts them as positives)"
+            )
 
     def split_stats(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         pos = [t for r in rows for t in r["pos"]]
         neg = [t for r in rows for t in r["neg"]]
-        return {
+        stats: dict[str, Any] = {
             "rows": len(rows),
             "lengths": {
                 "query": length_stats([r["query"] for r in rows]),
@@ -159,13 +192,27 @@ class RuHNP(Kind):
             "mean_pos_per_row": round(len(pos) / len(rows), 2) if rows else 0.0,
             "mean_neg_per_row": round(len(neg) / len(rows), 2) if rows else 0.0,
         }
+        if rows and CORPUS_NEGATIVES in rows[0]:
+            mined = [t for r in rows for t in r[CORPUS_NEGATIVES]]
+            stats["lengths"][CORPUS_NEGATIVES] = length_stats(mined)
+            stats["labels"][CORPUS_NEGATIVES] = len(mined)
+            stats["mean_corpus_negatives_per_row"] = round(len(mined) / len(rows), 2)
+        return stats
 
     def training_rows(
         self, rows: list[dict[str, Any]], combinations: int, label_scores: dict[str, float]
     ) -> TrainingRows:
+        """Triplets from the grid of ``pos`` × (``neg`` then the ``corpus_negatives`` not
+        already there, nor the query or a paraphrase)."""
         out = TrainingRows()
         for row in rows:
             pos, neg = strings(row.get("pos")), strings(row.get("neg"))
+            taken = {str(row.get("query")), *pos, *neg}
+            neg += [
+                text
+                for text in dict.fromkeys(strings(row.get(CORPUS_NEGATIVES)))
+                if text not in taken
+            ]
             if not row.get("query") or not pos or not neg:
                 out.skipped["ruhnp row without a query, a positive or a negative"] += 1
                 continue

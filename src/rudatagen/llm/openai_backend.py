@@ -11,6 +11,9 @@ Servers disagree on how structured output is requested, so the recipe names a *d
 Before a run, :meth:`OpenAIBackend.preflight` asks ``GET {base_url}/models`` once (vLLM,
 llama.cpp's server and OpenAI all serve it), so a wrong URL, key or model name fails in seconds
 rather than after minutes of retried connection errors.
+
+``llm.base_url`` may list several servers of the same model: :class:`~rudatagen.llm.fleet.Fleet`
+sends each request to the least busy one and moves requests off a server that stops answering.
 """
 
 from __future__ import annotations
@@ -19,10 +22,13 @@ import difflib
 import json
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from rudatagen.errors import MissingDependencyError, RudatagenError
+from rudatagen.llm.fleet import Fleet, Server, ServerUnreachableError, public_url
 from rudatagen.llm.settings import OpenAISettings
 from rudatagen.llm.types import (
     FatalLLMError,
@@ -94,6 +100,15 @@ def _retry_after(exc: Any) -> float | None:
         return None
 
 
+@dataclass(frozen=True)
+class ServerCheck:
+    """What ``GET {url}/models`` found: ``ok``, ``warn`` (could not tell; go on), ``down``
+    (nothing answers: may come back) or ``bad`` (wrong URL, key or model: will not)."""
+
+    status: Literal["ok", "warn", "down", "bad"]
+    message: str = ""
+
+
 class OpenAIBackend(LLMBackend):
     name = "openai"
 
@@ -107,94 +122,137 @@ class OpenAIBackend(LLMBackend):
         self._settings = settings
         self._dialect = settings.dialect
         self._api_key = resolve_api_key(settings.api_key_env)
-        self._client = openai.AsyncOpenAI(
-            base_url=settings.base_url,
-            api_key=self._api_key,
-            max_retries=0,  # retries are ours: counted, jittered, Retry-After honoured
-            timeout=httpx.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),
-            http_client=openai.DefaultAsyncHttpxClient(
-                limits=httpx.Limits(
-                    max_connections=settings.max_concurrency,
-                    max_keepalive_connections=settings.max_concurrency,
-                )
-            ),
-        )
+        urls = settings.base_urls
+        clients = [
+            openai.AsyncOpenAI(
+                base_url=url,
+                api_key=self._api_key,
+                max_retries=0,  # retries are ours: counted, jittered, Retry-After honoured
+                timeout=httpx.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),
+                http_client=openai.DefaultAsyncHttpxClient(
+                    limits=httpx.Limits(
+                        max_connections=settings.max_concurrency,
+                        max_keepalive_connections=settings.max_concurrency,
+                    )
+                ),
+            )
+            for url in urls
+        ]
+        self.fleet = Fleet(urls, clients, settings.fleet)  # public: live per-server counts
 
     @property
     def model(self) -> str:
         return self._settings.model
 
     def details(self) -> dict[str, Any]:
+        """The manifest's record: the URLs (without credentials) and each server's counts."""
+        urls = [public_url(url) for url in self._settings.base_urls]
         return {
-            "base_url": self._settings.base_url,
+            "base_url": urls[0] if isinstance(self._settings.base_url, str) else urls,
             "dialect": self._dialect,
             "api_key_env": self._settings.api_key_env,
+            "servers": self.fleet.report(),
         }
 
     def preflight(self) -> None:
-        """One ``GET {base_url}/models`` (5 s, no retries) before the run starts.
+        """One ``GET {base_url}/models`` per server (5 s, no retries) before the run starts.
 
-        Nothing listening, a refused key (401/403) or a model the server does not list raise
-        :class:`FatalLLMError` naming the URL. A server that cannot list its models (404 or
-        another status, not JSON, no answer in time once connected) is no reason to stop: one
-        warning on stderr, and the run goes on (where its requests are retried as usual).
+        One server: nothing listening, a refused key (401/403) or a model the server does not
+        list raise :class:`FatalLLMError` naming the URL. A server that cannot list its models
+        (404 or another status, not JSON, no answer in time once connected) is no reason to stop:
+        one warning on stderr, and the run goes on (where its requests are retried as usual).
+
+        Several servers are checked at once: one that is down is taken out of rotation (tried
+        again after its cool-down), one with a refused key or without the model is left out of
+        the run, each with a warning; only when no server is left does the run stop, with one
+        line naming each server's problem.
         """
-        warning = self._check_models()
-        if warning is not None:
-            print(f"warning: {warning}", file=sys.stderr, flush=True)
+        servers = self.fleet.servers
+        if len(servers) == 1:
+            check = self._check_models(servers[0].url)
+            if check.status in ("down", "bad"):
+                raise FatalLLMError(check.message)
+            if check.status == "warn":
+                print(f"warning: {check.message}", file=sys.stderr, flush=True)
+            return
+        with ThreadPoolExecutor(max_workers=min(len(servers), 16)) as pool:
+            checks = list(pool.map(self._check_models, [s.url for s in servers]))
+        if all(c.status in ("down", "bad") for c in checks):
+            problems = " | ".join(c.message for c in checks)
+            raise FatalLLMError(
+                f"none of the {len(servers)} servers in llm.base_url can be used: {problems}"
+            )
+        for server, check in zip(servers, checks, strict=True):
+            if check.status == "warn":
+                print(f"warning: {check.message}", file=sys.stderr, flush=True)
+            elif check.status == "bad":
+                self.fleet.exclude(server, check.message)
+            elif check.status == "down":
+                self.fleet.take_out(server, check.message)
 
-    def _check_models(self) -> str | None:
-        """Raise what stops the run; return a warning when the server could not be checked."""
+    def _check_models(self, where: str) -> ServerCheck:
+        """Ask one server for its models: what stops the run, what is only a warning."""
         import httpx
 
-        where = self._settings.base_url or ""
         url = where.rstrip("/") + "/models"
+        where = public_url(where)
+        shown = public_url(url)
         headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
         cannot_check = f"cannot check that it serves '{self.model}'; going on"
         try:
             with httpx.Client(timeout=PREFLIGHT_TIMEOUT_S) as http:
                 response = http.get(url, headers=headers)
         except (httpx.UnsupportedProtocol, httpx.InvalidURL):
-            raise FatalLLMError(
-                f"llm.base_url '{where}' is not an http(s) URL (e.g. http://localhost:8000/v1)"
-            ) from None
+            return ServerCheck(
+                "bad",
+                f"llm.base_url '{where}' is not an http(s) URL (e.g. http://localhost:8000/v1)",
+            )
         except httpx.ConnectTimeout:
-            raise FatalLLMError(
+            return ServerCheck(
+                "down",
                 f"cannot reach {where} (no connection within {PREFLIGHT_TIMEOUT_S:g}s); "
-                "is the server running?"
-            ) from None
+                "is the server running?",
+            )
         except httpx.ConnectError as exc:
             reason = _connect_reason(exc)
             hint = "is the server running?" if reason == REFUSED else "check llm.base_url"
-            raise FatalLLMError(f"cannot reach {where} ({reason}); {hint}") from None
+            return ServerCheck("down", f"cannot reach {where} ({reason}); {hint}")
         except httpx.RemoteProtocolError as exc:
-            raise FatalLLMError(
+            return ServerCheck(
+                "bad",
                 f"{where} does not answer HTTP ({_short(exc) or type(exc).__name__}); "
-                "is llm.base_url the server's address and port?"
-            ) from None
+                "is llm.base_url the server's address and port?",
+            )
         except httpx.HTTPError as exc:  # connected, then a read timeout or a reset
-            return f"{url} gave no answer ({type(exc).__name__}); {cannot_check}"
+            return ServerCheck(
+                "warn", f"{shown} gave no answer ({type(exc).__name__}); {cannot_check}"
+            )
         status = response.status_code
         if status in (401, 403):
-            raise FatalLLMError(f"{where} refused the API key (HTTP {status}); {self._key_hint()}")
+            return ServerCheck(
+                "bad", f"{where} refused the API key (HTTP {status}); {self._key_hint()}"
+            )
         if status != 200:
-            return f"{url} answered HTTP {status}; {cannot_check}"
+            return ServerCheck("warn", f"{shown} answered HTTP {status}; {cannot_check}")
         try:
             payload = response.json()
         except ValueError:
-            return f"{url} answered with something other than JSON; {cannot_check}"
+            return ServerCheck(
+                "warn", f"{shown} answered with something other than JSON; {cannot_check}"
+            )
         data = payload.get("data") if isinstance(payload, dict) else None
         served: list[str] = []
         if isinstance(data, list):
             served = [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
         if not served:
-            return f"{url} lists no models; {cannot_check}"
+            return ServerCheck("warn", f"{shown} lists no models; {cannot_check}")
         # Gemini's OpenAI-compatible endpoint lists "models/NAME" and accepts "NAME".
         if self.model in served or f"models/{self.model}" in served:
-            return None
-        raise FatalLLMError(
+            return ServerCheck("ok")
+        return ServerCheck(
+            "bad",
             f"{where} does not serve model '{self.model}' (it serves: "
-            f"{_listing(self.model, served)}); check llm.model"
+            f"{_listing(self.model, served)}); check llm.model",
         )
 
     def _key_hint(self) -> str:
@@ -204,6 +262,11 @@ class OpenAIBackend(LLMBackend):
         return f"check ${env}"
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
+        """The answer of the least busy server (of one, usually); see :class:`Fleet`."""
+        return await self.fleet.call(lambda server: self._ask(server, request))
+
+    async def _ask(self, server: Server[Any], request: LLMRequest) -> LLMResponse:
+        client = server.client
         common: dict[str, Any] = {
             "model": self.model,
             "max_tokens": request.max_tokens,
@@ -214,19 +277,17 @@ class OpenAIBackend(LLMBackend):
         }
         try:
             if request.is_chat:
-                chat = await self._client.chat.completions.create(
+                chat = await client.chat.completions.create(
                     messages=list(request.messages or ()), **common
                 )
                 choice = chat.choices[0]
                 text, finish, usage = choice.message.content or "", choice.finish_reason, chat.usage
             else:
-                completion = await self._client.completions.create(
-                    prompt=request.prompt or "", **common
-                )
+                completion = await client.completions.create(prompt=request.prompt or "", **common)
                 choice_c = completion.choices[0]
                 text, finish, usage = choice_c.text or "", choice_c.finish_reason, completion.usage
         except Exception as exc:
-            raise self._classify(exc) from exc
+            raise self._classify(exc, public_url(server.url)) from exc
         return LLMResponse(
             text=text,
             finish_reason=finish,
@@ -234,16 +295,18 @@ class OpenAIBackend(LLMBackend):
             completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
         )
 
-    def _classify(self, exc: Exception) -> Exception:
+    def _classify(self, exc: Exception, where: str) -> Exception:
         """Map client errors onto retry / fail-the-item / stop-the-run."""
         oa = self._openai
-        where = self._settings.base_url
         if isinstance(exc, oa.RateLimitError):
             return TransientLLMError("http_429", "rate limited", _retry_after(exc))
         if isinstance(exc, oa.APITimeoutError):
             return TransientLLMError("timeout", f"no answer within {self._settings.timeout_s:g}s")
         if isinstance(exc, oa.APIConnectionError):
-            return TransientLLMError("connection", type(exc.__cause__ or exc).__name__)
+            cause = exc.__cause__ or exc
+            if isinstance(cause, _connect_errors()):  # not even connected: that server is down
+                return ServerUnreachableError("connection", _connect_reason(cause))
+            return TransientLLMError("connection", type(cause).__name__)
         if isinstance(exc, (oa.AuthenticationError, oa.PermissionDeniedError)):
             return FatalLLMError(
                 f"{where} refused the API key (HTTP {exc.status_code}); {self._key_hint()}"
@@ -262,7 +325,22 @@ class OpenAIBackend(LLMBackend):
         return exc
 
     async def aclose(self) -> None:
-        await self._client.close()
+        for server in self.fleet.servers:
+            await server.client.close()
+
+
+@lru_cache(maxsize=1)
+def _connect_errors() -> tuple[type[BaseException], ...]:
+    """``ConnectError`` of httpx and of httpx2 (which openai 3.x is built on), whichever exist."""
+    import importlib
+
+    found: list[type[BaseException]] = []
+    for name in ("httpx", "httpx2"):
+        try:
+            found.append(importlib.import_module(name).ConnectError)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
 
 
 def _short(exc: Exception) -> str:

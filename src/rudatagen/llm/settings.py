@@ -114,12 +114,33 @@ class LLMSettings(StrictModel):
         return LLMRequest(prompt=completion(), **common)
 
 
+class FleetSettings(StrictModel):
+    """Several servers in `llm.base_url`: when one is taken out of rotation and tried again."""
+
+    max_failures: int = Field(
+        3,
+        ge=1,
+        description="Failures in a row (timeouts, 5xx, resets, unparseable replies) that take a "
+        "server out; one it cannot connect to at all is taken out at once.",
+    )
+    cooldown_s: float = Field(
+        10.0, gt=0, description="Seconds out of rotation before a server is tried again."
+    )
+    cooldown_max_s: float = Field(
+        300.0,
+        gt=0,
+        description="The longest cool-down: each failed try doubles it up to this.",
+    )
+
+
 class OpenAISettings(LLMSettings):
     """Any OpenAI-compatible server: vLLM's, llama.cpp's, OpenAI itself."""
 
     backend: Literal["openai"] = Field("openai", description=BACKEND_DOC)
-    base_url: str | None = Field(
-        None, description="The server's `/v1` URL (required; e.g. http://localhost:8000/v1)."
+    base_url: str | list[str] | None = Field(
+        None,
+        description="The server's `/v1` URL (required; e.g. http://localhost:8000/v1), or a "
+        "list of them: a fleet of servers of the same model, each request to the least busy.",
     )
     api_key_env: str | None = Field(
         None,
@@ -130,12 +151,26 @@ class OpenAISettings(LLMSettings):
         "openai", description="How to ask the server for structured output (see *Backends*)."
     )
     timeout_s: float = Field(300.0, gt=0, description="Per request, in seconds.")
+    fleet: FleetSettings = fields.section(FleetSettings)
 
     @model_validator(mode="after")
     def _needs_url(self) -> OpenAISettings:
-        if not self.base_url:
+        urls = self.base_urls
+        if not urls or not all(url.strip() for url in urls):
             raise ValueError("backend 'openai' needs llm.base_url (e.g. http://localhost:8000/v1)")
+        seen: set[str] = set()
+        for url in urls:
+            if url.rstrip("/") in seen:
+                raise ValueError(f"llm.base_url lists {url} twice")
+            seen.add(url.rstrip("/"))
         return self
+
+    @property
+    def base_urls(self) -> list[str]:
+        """``base_url`` as a list: one string is a fleet of one."""
+        if self.base_url is None:
+            return []
+        return [self.base_url] if isinstance(self.base_url, str) else list(self.base_url)
 
 
 class LlamaCppModel(StrictModel):
@@ -165,10 +200,25 @@ class LlamaCppSettings(LLMSettings):
 
 
 class VLLMEngine(StrictModel):
-    """In-process vLLM engine (``vllm.LLM``); requests are handed over in large batches."""
+    """In-process vLLM engine (``vllm.LLM``), fed continuously."""
 
+    scheduling: Literal["continuous", "grouped"] = Field(
+        "continuous",
+        description=(
+            "`continuous`: each request enters the running engine as it arrives and returns as "
+            "soon as its answer is done; `grouped`: requests are gathered into "
+            "`LLM.generate`/`LLM.chat` calls of up to `batch_size`, each waiting for its longest "
+            "answer (the earlier way, kept for comparison)."
+        ),
+    )
     batch_size: int = Field(
-        256, ge=1, description="Requests handed to the engine per `LLM.generate`/`LLM.chat` call."
+        512,
+        ge=1,
+        description=(
+            "Requests kept in the engine at once (`continuous`; above the engine's "
+            "`max_num_seqs` one is always waiting to take a finished answer's place) or per "
+            "`LLM.generate` call (`grouped`)."
+        ),
     )
     max_model_len: int | None = Field(None, description="`vllm.LLM(max_model_len=...)`.")
     dtype: str = Field("auto", description="`vllm.LLM(dtype=...)`.")
@@ -187,5 +237,5 @@ class VLLMSettings(LLMSettings):
 
     backend: Literal["vllm"] = Field("vllm", description=BACKEND_DOC)
     vllm: VLLMEngine = fields.section(
-        VLLMEngine, "The in-process vLLM engine; requests are handed over in large batches."
+        VLLMEngine, "The in-process vLLM engine; requests enter it as they arrive."
     )

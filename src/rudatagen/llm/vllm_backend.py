@@ -1,13 +1,17 @@
-"""In-process vLLM (``vllm.LLM``) with structured JSON decoding, fed large batches.
+"""In-process vLLM (``vllm.LLM``) with structured JSON decoding, fed continuously.
 
-Concurrent ``complete`` calls are gathered into one ``LLM.generate`` (or ``LLM.chat``) call of up
-to ``llm.vllm.batch_size`` requests, so the engine's continuous batching has work to do. The
-engine call runs in a thread; the event loop keeps collecting the next batch meanwhile.
+``llm.vllm.scheduling: continuous`` (the default): each ``complete`` hands its request to one
+engine thread (:mod:`rudatagen.llm.vllm_feeder`) that adds it to the running engine between steps
+and answers it the moment it is done, so the engine always has the work there is, as in one
+``LLM.generate`` over all prompts. ``grouped`` (the earlier way, kept to compare with): concurrent
+calls are gathered into one ``LLM.generate``/``LLM.chat`` of up to ``batch_size`` requests, run
+in a thread, and each call waits for its longest answer before the next one starts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
 from rudatagen.errors import MissingDependencyError, RudatagenError
@@ -19,8 +23,9 @@ from rudatagen.llm.types import (
     LLMResponse,
     RequestRejectedError,
 )
+from rudatagen.llm.vllm_feeder import EngineFeeder, first_line
 
-_LINGER_S = 0.02  # how long the first request of a batch waits for company
+_LINGER_S = 0.02  # grouped: how long the first request of a batch waits for company
 
 
 def _import_vllm() -> Any:
@@ -49,24 +54,55 @@ def build_engine(settings: VLLMSettings) -> Any:
     try:
         return vllm.LLM(**kwargs)
     except (OSError, ValueError, RuntimeError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RudatagenError(
-            f"vLLM could not start model '{settings.model}': {first_line}"
+            f"vLLM could not start model '{settings.model}': {first_line(exc)}"
         ) from None
+
+
+def shut_down_engine(engine: Any) -> None:
+    """Stop the engine's processes now (``vllm.LLM`` has no ``close``; its engine core does)."""
+    core = getattr(getattr(engine, "llm_engine", None), "engine_core", None)
+    if core is not None and hasattr(core, "shutdown"):
+        core.shutdown()
+
+
+def to_response(output: Any) -> LLMResponse:
+    """A finished ``vllm.RequestOutput`` as the toolkit's response."""
+    completion = output.outputs[0]
+    return LLMResponse(
+        text=completion.text,
+        finish_reason=completion.finish_reason,
+        prompt_tokens=len(output.prompt_token_ids or ()),
+        completion_tokens=len(completion.token_ids or ()),
+    )
 
 
 class VLLMBackend(LLMBackend):
     name = "vllm"
 
     def __init__(self, settings: VLLMSettings, engine: Any | None = None) -> None:
-        """``engine``: an already started ``vllm.LLM`` (benchmarks reuse one); else one is built."""
+        """``engine``: an already started ``vllm.LLM`` (benchmarks reuse one; it is theirs to
+        shut down); else one is built on the first request and shut down by :meth:`aclose`."""
         vllm = _import_vllm()
         self._settings = settings
-        self._engine = engine  # built on the first batch: a fully cached run never starts it
+        self._engine = engine  # built on the first request: a fully cached run never starts it
+        self._owns_engine = engine is None
         self._sampling_params_cls = vllm.SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
         self._structured_cls = StructuredOutputsParams
+        self.scheduling = settings.vllm.scheduling
+        if self.scheduling == "continuous" and not hasattr(vllm.LLM, "enqueue"):
+            print(
+                f"warning: vLLM {getattr(vllm, '__version__', '?')} has no LLM.enqueue: requests "
+                "go to the engine in groups (llm.vllm.scheduling=grouped); upgrade vLLM to feed "
+                "it continuously",
+                file=sys.stderr,
+                flush=True,
+            )
+            self.scheduling = "grouped"
+        self._feeder = EngineFeeder(self._started_engine, to_response)
+        # grouped scheduling
         self._pending: list[tuple[LLMRequest, asyncio.Future[LLMResponse]]] = []
         self._wakeup: asyncio.Event | None = None
         self._loop_task: asyncio.Task[None] | None = None
@@ -81,16 +117,37 @@ class VLLMBackend(LLMBackend):
         return self._settings.vllm.batch_size
 
     def details(self) -> dict[str, Any]:
+        """``requests`` handed to the engine and ``largest_batch``, the most requests in it at
+        once; ``engine_steps`` (continuous) or ``engine_calls`` (grouped: generate calls)."""
         import vllm
 
-        return {
+        common = {
             "vllm": getattr(vllm, "__version__", "?"),
+            "scheduling": self.scheduling,
             "batch_size": self.preferred_concurrency,
-            "engine_calls": len(self.batches),
+        }
+        if self.scheduling == "continuous":
+            return {
+                **common,
+                "requests": self._feeder.requests,
+                "largest_batch": self._feeder.most_in_flight,
+                "engine_steps": self._feeder.steps,
+            }
+        return {
+            **common,
+            "requests": sum(self.batches),
             "largest_batch": max(self.batches, default=0),
+            "engine_calls": len(self.batches),
         }
 
+    def _started_engine(self) -> Any:
+        if self._engine is None:
+            self._engine = build_engine(self._settings)
+        return self._engine
+
     async def complete(self, request: LLMRequest) -> LLMResponse:
+        if self.scheduling == "continuous":
+            return await self._feeder.answer(request, self._sampling_params(request))
         loop = asyncio.get_running_loop()
         if self._loop_task is None or self._loop_task.done():
             self._wakeup = asyncio.Event()
@@ -100,38 +157,6 @@ class VLLMBackend(LLMBackend):
         assert self._wakeup is not None
         self._wakeup.set()
         return await future
-
-    async def _batch_loop(self) -> None:
-        assert self._wakeup is not None
-        while True:
-            await self._wakeup.wait()
-            await asyncio.sleep(_LINGER_S)
-            self._wakeup.clear()
-            while self._pending:
-                batch = self._pending[: self.preferred_concurrency]
-                del self._pending[: len(batch)]
-                live = [(req, fut) for req, fut in batch if not fut.done()]
-                if not live:
-                    continue
-                if self._engine is None:
-                    try:
-                        self._engine = await asyncio.to_thread(build_engine, self._settings)
-                    except RudatagenError as exc:
-                        fatal = FatalLLMError(str(exc))
-                        for _, fut in live + self._pending:
-                            if not fut.done():
-                                fut.set_exception(fatal)
-                        self._pending.clear()
-                        return
-                self.batches.append(len(live))
-                results = await asyncio.to_thread(self._run_batch, [req for req, _ in live])
-                for (_, future), result in zip(live, results, strict=True):
-                    if future.done():
-                        continue
-                    if isinstance(result, BaseException):
-                        future.set_exception(result)
-                    else:
-                        future.set_result(result)
 
     def _sampling_params(self, request: LLMRequest) -> Any:
         structured = (
@@ -145,13 +170,45 @@ class VLLMBackend(LLMBackend):
             structured_outputs=structured,
         )
 
+    async def _batch_loop(self) -> None:
+        """Grouped scheduling: one engine call per batch of pending requests, one at a time."""
+        assert self._wakeup is not None
+        while True:
+            await self._wakeup.wait()
+            await asyncio.sleep(_LINGER_S)
+            self._wakeup.clear()
+            while self._pending:
+                batch = self._pending[: self.preferred_concurrency]
+                del self._pending[: len(batch)]
+                live = [(req, fut) for req, fut in batch if not fut.done()]
+                if not live:
+                    continue
+                try:
+                    await asyncio.to_thread(self._started_engine)
+                except RudatagenError as exc:
+                    fatal = FatalLLMError(str(exc))
+                    for _, fut in live + self._pending:
+                        if not fut.done():
+                            fut.set_exception(fatal)
+                    self._pending.clear()
+                    return
+                self.batches.append(len(live))
+                results = await asyncio.to_thread(self._run_batch, [req for req, _ in live])
+                for (_, future), result in zip(live, results, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+
     def _run_batch(self, requests: list[LLMRequest]) -> list[LLMResponse | BaseException]:
         """One engine call for the batch; if it fails, each request alone to find the bad one."""
         try:
             return list(self._generate(requests))
-        except (ValueError, RuntimeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - vLLM's validation errors are no ValueError
             if len(requests) == 1:
-                return [RequestRejectedError(f"vLLM: {str(exc).splitlines()[0][:200]}")]
+                return [RequestRejectedError(f"vLLM: {first_line(exc)[:200]}")]
         return [result for request in requests for result in self._run_batch([request])]
 
     def _generate(self, requests: list[LLMRequest]) -> list[LLMResponse]:
@@ -166,19 +223,17 @@ class VLLMBackend(LLMBackend):
         else:
             prompts = [r.prompt or "" for r in requests]
             outputs = self._engine.generate(prompts, params, use_tqdm=False)
-        responses = []
-        for output in outputs:
-            completion = output.outputs[0]
-            responses.append(
-                LLMResponse(
-                    text=completion.text,
-                    finish_reason=completion.finish_reason,
-                    prompt_tokens=len(output.prompt_token_ids or ()),
-                    completion_tokens=len(completion.token_ids or ()),
-                )
-            )
-        return responses
+        return [to_response(output) for output in outputs]
 
     async def aclose(self) -> None:
+        """Stop feeding the engine; shut down an engine this backend built (no process stays).
+
+        A later request starts a new one.
+        """
         if self._loop_task is not None:
             self._loop_task.cancel()
+            self._loop_task = None
+        await self._feeder.stop()
+        if self._owns_engine and self._engine is not None:
+            engine, self._engine = self._engine, None
+            await asyncio.to_thread(shut_down_engine, engine)

@@ -26,12 +26,21 @@ import pyarrow as pa
 
 from rudatagen.core.manifest import Manifest, input_ref, read_manifest, write_manifest
 from rudatagen.core.rundir import prepare_output, read_run_table, write_records
+from rudatagen.core.sharding import Shard
 from rudatagen.core.stage import Stage, StageResult
 from rudatagen.encoders import load_cross_encoder, load_sentence_transformer
 from rudatagen.errors import RudatagenError
+from rudatagen.executor.settings import ExecutorSettings
 from rudatagen.kinds import kind_of_run
 from rudatagen.mine.corpus import read_corpus
-from rudatagen.mine.miner import Mined, embeddings_folder, mine, passage_scores
+from rudatagen.mine.miner import (
+    Mined,
+    embedding_files,
+    embeddings_folder,
+    mine,
+    miner_texts,
+    passage_scores,
+)
 from rudatagen.mine.settings import MineSettings
 from rudatagen.mine.shapes import HARDEST_SCORE, POSITIVE_SCORE, SHAPES, MiningShape
 
@@ -43,6 +52,17 @@ class MineStage(Stage[MineSettings]):
 
     name = "mine"
 
+    def __init__(
+        self,
+        settings: MineSettings,
+        *,
+        shard: Shard | None = None,
+        executor: ExecutorSettings | None = None,
+    ) -> None:
+        super().__init__(settings)
+        self.shard = shard
+        self.executor = executor or ExecutorSettings()
+
     def run(self, inputs: Sequence[Path], out: Path, *, progress: bool = True) -> StageResult:
         """Mine for the run in ``inputs`` from ``settings.corpus.path`` into ``out``.
 
@@ -52,12 +72,18 @@ class MineStage(Stage[MineSettings]):
         (in_dir,) = inputs
         started = time.perf_counter()
         settings = self.settings
+        if self.executor.kind == "ray":
+            from rudatagen.executor.connect import require_ray
+
+            require_ray()  # without the extra: one line, before anything is read
         if settings.corpus.path is None:
             raise RudatagenError("mine needs a corpus: --corpus FILE (or mine.corpus.path)")
         if out.resolve() == in_dir.resolve():
             raise RudatagenError("--out must differ from --in (the input run is left untouched)")
         table = read_run_table(in_dir)
         kind = kind_of_run(in_dir, table.column_names)
+        if self.shard is not None:
+            table = self.shard.select(table, kind.group_column)
         shape = SHAPES.get(kind.name)
         if shape is None:
             raise RudatagenError(
@@ -87,7 +113,10 @@ class MineStage(Stage[MineSettings]):
         )
         prepare_output(out, [in_dir])
         folder = embeddings_folder(out, settings)
+        on_ray = self._encode_on_ray(pairs, passages, model, folder)
         mined = mine(pairs, passages, model, settings, folder, cross)
+        mined.corpus_reused &= "corpus" not in on_ray  # written just now by the replicas
+        mined.queries_reused &= "query" not in on_ray
         (out / LOG_NAME).write_text(mined.log, encoding="utf-8")
         columns = _columns(shape, per_row, mined, str(model.device))
         for name, values in columns.items():
@@ -112,9 +141,31 @@ class MineStage(Stage[MineSettings]):
                 "corpus": "reused" if mined.corpus_reused else "encoded",
                 "queries": "reused" if mined.queries_reused else "encoded",
             },
+            shard=self.shard.to_json() if self.shard else None,
+            **_executor_facts(self.executor, on_ray),
         )
         write_manifest(out, manifest)
         return StageResult(out, manifest, _summary(counts, mined, seconds, out))
+
+    def _encode_on_ray(
+        self, pairs: list[tuple[str, str]], passages: list[str], model: Any, folder: Path
+    ) -> list[str]:
+        """With the Ray executor, the embedding files the miner lacks, encoded by a pool of
+        replicas (the sides encoded); the miner then finds them where it looks first."""
+        if self.executor.kind != "ray":
+            return []
+        from rudatagen.executor.encode import encode_for_miner
+
+        queries, corpus = miner_texts(pairs, passages)
+        files = embedding_files(folder, model, self.settings, queries, corpus)
+        return encode_for_miner(queries, corpus, files, self.settings, self.executor)
+
+
+def _executor_facts(executor: ExecutorSettings, encoded: list[str]) -> dict[str, Any]:
+    """The manifest's ``executor`` on Ray: its settings and the sides its replicas encoded."""
+    if executor.kind != "ray":
+        return {}
+    return {"executor": {**executor.facts(), "encoded": encoded}}
 
 
 def _positives_missing(

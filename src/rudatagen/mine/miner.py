@@ -77,6 +77,23 @@ def cache_file(folder: Path, side: str, model: Any, prompt: str | None, texts: l
     return folder / f"{side}_embeddings_{digest}.npy"
 
 
+def miner_texts(pairs: list[tuple[str, str]], passages: list[str]) -> tuple[list[str], list[str]]:
+    """The distinct queries and the corpus (passages, then the positives it lacks) in the
+    order ``mine_hard_negatives`` encodes them."""
+    queries = list(dict.fromkeys(a for a, _ in pairs))
+    corpus = list(dict.fromkeys(passages + [p for _, p in pairs]))
+    return queries, corpus
+
+
+def embedding_files(
+    folder: Path, model: Any, settings: MineSettings, queries: list[str], corpus: list[str]
+) -> tuple[Path, Path]:
+    """Where the miner keeps (or finds) the query and the corpus embeddings."""
+    query_file = cache_file(folder, "query", model, settings.query_prefix or None, queries)
+    corpus_file = cache_file(folder, "corpus", model, settings.document_prefix or None, corpus)
+    return query_file, corpus_file
+
+
 def mine(
     pairs: list[tuple[str, str]],
     passages: list[str],
@@ -91,12 +108,10 @@ def mine(
 
     anchors = [a for a, _ in pairs]
     positives = [p for _, p in pairs]
-    queries = list(dict.fromkeys(anchors))
-    corpus = list(dict.fromkeys(passages + positives))  # what the miner builds, in its order
+    queries, corpus = miner_texts(pairs, passages)
     query_prompt = settings.query_prefix or None
     corpus_prompt = settings.document_prefix or None
-    query_file = cache_file(folder, "query", model, query_prompt, queries)
-    corpus_file = cache_file(folder, "corpus", model, corpus_prompt, corpus)
+    query_file, corpus_file = embedding_files(folder, model, settings, queries, corpus)
     reused = (query_file.is_file(), corpus_file.is_file())
     folder.mkdir(parents=True, exist_ok=True)
     random.seed(settings.seed)  # sampling_strategy "random" draws from `random`

@@ -135,6 +135,37 @@ def _precision_rows(agreement: dict[str, Any] | None) -> list[dict[str, Any]]:
     return rows
 
 
+def _decontamination(run: RunInput) -> dict[str, Any] | None:
+    """The evaluation sets the nearest decontaminating filter run checked the rows against: its
+    rules' settings and, per set, the file name, rows, distinct texts and rows dropped (``—``
+    where the nearest funnel is another run's)."""
+    for manifest in run.manifests:
+        for entry in manifest.extra("filters") or []:
+            if not isinstance(entry, dict) or entry.get("name") != "decontaminate":
+                continue
+            settings = entry.get("settings") or {}
+            details = ((run.funnel or {}).get("details") or {}).get("decontaminate") or {}
+            dropped = details.get("by_set") or {}
+            return {
+                "ngram_words": settings.get("ngram_words", "?"),
+                "max_jaccard": settings.get("max_jaccard", "?"),
+                "sets": [
+                    {**s, "dropped": dropped.get(s.get("name"), "—")}
+                    for s in settings.get("sets") or []
+                ],
+            }
+    return None
+
+
+def _columns(run: RunInput, label_names: list[str]) -> str:
+    """The kind's column list, then a line for each optional column the data has."""
+    text = run.kind.card.columns.format(labels=", ".join(label_names))
+    extra = [
+        line for name, (_, line) in run.kind.optional_columns.items() if name in run.schema.names
+    ]
+    return "\n\n".join([text, "\n".join(extra)]) if extra else text
+
+
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(value, dict):
         flat: dict[str, Any] = {}
@@ -176,7 +207,7 @@ def render_card(
         summary=kind.card.summary,
         counts=counts,
         repo_id=settings.repo_id,
-        columns=kind.card.columns.format(labels=", ".join(label_names)),
+        columns=_columns(run, label_names),
         group_column=kind.group_column,
         seed=settings.seed,
         sizes=", ".join(f"{k}={v:g}" for k, v in settings.splits.items()) or "none",
@@ -188,6 +219,7 @@ def render_card(
         funnel_labels=funnel_labels,
         funnel_rows=funnel_rows,
         funnel_json=json.dumps(run.funnel, ensure_ascii=False, indent=2) if run.funnel else "",
+        decontamination=_decontamination(run),
         agreement=run.agreement,
         agreement_flat=_flatten(run.agreement or {}),
         agreement_precision=_precision_rows(run.agreement),

@@ -3,7 +3,8 @@
 A run directory is a generation, filter, Label Studio ``pull`` or WANLI output: ``data/*.parquet``
 plus ``manifest.json`` (which names the kind and the input run) and optionally ``funnel.json``
 and ``agreement.json``. Extra columns are accepted and dropped; only the kind's reference columns
-are published. The manifests are followed back through ``inputs`` to the generation run.
+are published, and its optional columns (RuHNP's mined ``corpus_negatives``) when the run has
+them. The manifests are followed back through ``inputs`` to the generation run.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
 
 from rudatagen.core.manifest import Manifest, generation_of, lineage, read_json
 from rudatagen.core.rundir import read_run_table
@@ -27,6 +30,7 @@ class RunInput:
     rows: list[dict[str, Any]]
     rows_read: int
     dropped_unresolved: int
+    schema: pa.Schema  # the published columns: the reference ones and the optional ones present
     manifests: list[Manifest] = field(default_factory=list)
     funnel: dict[str, Any] | None = None
     agreement: dict[str, Any] | None = None
@@ -83,6 +87,7 @@ def read_run(run_dir: Path, kind: str | None = None, keep_unresolved: bool = Fal
         rows=rows,
         rows_read=table.num_rows,
         dropped_unresolved=dropped,
+        schema=resolved.published_schema(table.column_names),
         manifests=manifests,
         funnel=funnel,
         agreement=agreement,

@@ -36,7 +36,7 @@ class PublishStage(Stage[PublishSettings]):
         indices = split_by_group(run.groups(), settings.splits, settings.seed)
         splits = {name: [run.rows[i] for i in rows] for name, rows in indices.items()}
         out.mkdir(parents=True, exist_ok=True)
-        files, num_bytes = write_splits(out, run.kind.reference_schema, splits)
+        files, num_bytes = write_splits(out, run.schema, splits)
         counts = {name: len(rows) for name, rows in splits.items()}
         stats = {name: run.kind.split_stats(rows) for name, rows in splits.items()}
         card = render_card(run, counts, stats, settings=settings, num_bytes=num_bytes)

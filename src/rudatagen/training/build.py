@@ -1,21 +1,25 @@
 """From a :class:`TrainSettings` to the objects sentence-transformers' trainer takes.
 
 Datasets (one per source and shape), one loss per dataset, the prompts (prefixes) per dataset
-and column, the training arguments and the evaluators. Nothing here trains: ``run.py`` hands
-these to ``SentenceTransformerTrainer``.
+and column, the training arguments (with the batch sampler of ``training.batches``) and the
+evaluators. Nothing here trains: ``run.py`` hands these to ``SentenceTransformerTrainer``.
+
+Which prefix a column gets (:func:`prompt_roles`): in a symmetric training (``symmetric: true``)
+every text gets ``prefixes.symmetric``; a dataset whose ``symmetric:`` is given gets
+``symmetric`` on every text (true) or ``query`` on its first column and ``document`` on the rest
+(false); otherwise its kind says (RuHNP: query / document; WANLI: symmetric; retrieval: query /
+document; sentence-transformers pairs: symmetric, n-tuples: query / document).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rudatagen.errors import RudatagenError
-from rudatagen.kinds import Kind
 from rudatagen.kinds.shapes import TrainingRows
-from rudatagen.training.data import kind_of_dataset, read_split
+from rudatagen.training.data import Source, kind_of_dataset, read_split
 from rudatagen.training.recipe import DatasetSettings, Prefixes, TrainingSettings, TrainSettings
 
 
@@ -42,24 +46,40 @@ class SourceInfo:
     path: str
     kind: str
     rows_read: int
+    symmetric: bool = False
     parts: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
 
 
-def _convert(settings: DatasetSettings, rows: list[dict[str, Any]], kind: Kind) -> TrainingRows:
+def _convert(settings: DatasetSettings, rows: list[dict[str, Any]], kind: Source) -> TrainingRows:
     return kind.training_rows(rows, settings.combinations_per_query, settings.label_scores)
 
 
-def _prompts(kind: Kind, shape: str, prefixes: Prefixes, columns: Iterable[str]) -> dict[str, str]:
-    """The prefix of each training column, by the role the kind gives it; a numbered column
+def is_symmetric(settings: DatasetSettings, kind: Source) -> bool:
+    """A dataset's symmetry: given on it, else its kind's."""
+    return kind.symmetric if settings.symmetric is None else settings.symmetric
+
+
+def prompt_roles(
+    kind: Source, shape: str, columns: list[str], settings: DatasetSettings, symmetric: bool | None
+) -> dict[str, str]:
+    """The prefix role of each column (see the module docstring); a numbered column
     (``negative_3`` of an n-tuple) takes the role of its base name (``negative``)."""
-    by_role = {"query": prefixes.query, "document": prefixes.document}
+    if symmetric or settings.symmetric:
+        return dict.fromkeys(columns, "symmetric")
+    if settings.symmetric is False:
+        return {column: "query" if i == 0 else "document" for i, column in enumerate(columns)}
     roles = kind.prompt_roles(shape)
     chosen = {}
     for column in columns:
         base, _, number = column.rpartition("_")
-        role = roles.get(column) or (roles.get(base) if number.isdigit() else None)
-        chosen[column] = by_role.get(role or "", prefixes.symmetric)
+        chosen[column] = roles.get(column) or (roles.get(base) if number.isdigit() else None)
+    return {column: role or "symmetric" for column, role in chosen.items()}
+
+
+def _prompts(roles: dict[str, str], prefixes: Prefixes) -> dict[str, str]:
+    by_role = {"query": prefixes.query, "document": prefixes.document}
+    chosen = {column: by_role.get(role, prefixes.symmetric) for column, role in roles.items()}
     return {column: prefix for column, prefix in chosen.items() if prefix}
 
 
@@ -69,22 +89,34 @@ def _has_split(path: str, split: str) -> bool:
 
 
 def build_parts(train: TrainSettings) -> tuple[list[Part], list[SourceInfo]]:
-    """Read every source and turn it into triplet and/or pair datasets."""
+    """Read every source and turn it into triplet and/or pair datasets; a symmetric (asymmetric)
+    training leaves the asymmetric (symmetric) sources out."""
     parts: list[Part] = []
     infos: list[SourceInfo] = []
+    left_out: list[str] = []
     for settings in train.datasets:
         rows = read_split(settings.path, settings.split)[: settings.limit]
-        kind = kind_of_dataset(settings.path, rows, settings.kind)
+        kind = kind_of_dataset(settings.path, rows, settings.kind, settings.columns)
+        symmetric = is_symmetric(settings, kind)
+        if train.symmetric is not None and symmetric != train.symmetric:
+            left_out.append(settings.name)
+            continue
         converted = _convert(settings, rows, kind)
         evaluated = None
         if settings.evaluate and _has_split(settings.path, "validation"):
             evaluated = _convert(settings, read_split(settings.path, "validation"), kind)
         info = SourceInfo(
-            settings.name, settings.path, kind.name, len(rows), skipped=dict(converted.skipped)
+            settings.name,
+            settings.path,
+            kind.name,
+            len(rows),
+            symmetric,
+            skipped=dict(converted.skipped),
         )
-        shapes = [("triplets", converted.triplets, settings.triplet_loss)]
+        triplet_loss = settings.triplet_loss or train.losses.triplets
+        shapes = [("triplets", converted.triplets, triplet_loss)]
         if "pairs" in kind.training_shapes:
-            shapes.append(("pairs", converted.pairs, settings.pair_loss))
+            shapes.append(("pairs", converted.pairs, settings.pair_loss or train.losses.pairs))
         for shape, columns, loss in shapes:
             if not next(iter(columns.values())):
                 continue
@@ -93,6 +125,7 @@ def build_parts(train: TrainSettings) -> tuple[list[Part], list[SourceInfo]]:
             if evaluated is not None:
                 candidate = evaluated.triplets if shape == "triplets" else evaluated.pairs
                 eval_columns = candidate if next(iter(candidate.values())) else None
+            roles = prompt_roles(kind, shape, list(columns), settings, train.symmetric)
             parts.append(
                 Part(
                     name,
@@ -100,7 +133,7 @@ def build_parts(train: TrainSettings) -> tuple[list[Part], list[SourceInfo]]:
                     shape,
                     loss,
                     columns,
-                    _prompts(kind, shape, train.prefixes, columns),
+                    _prompts(roles, train.prefixes),
                     eval_columns,
                 )
             )
@@ -111,10 +144,20 @@ def build_parts(train: TrainSettings) -> tuple[list[Part], list[SourceInfo]]:
                 f"({len(rows)} rows read; skipped: {dict(converted.skipped) or 'none'})"
             )
         infos.append(info)
+    if not infos:
+        wanted = "symmetric" if train.symmetric else "asymmetric"
+        raise RudatagenError(
+            f"training {train.name}: no {wanted} dataset among {', '.join(left_out)} (a "
+            "dataset's symmetry is its kind's, or `symmetric:` on it)"
+        )
     return parts, infos
 
 
-def build_loss(name: str, model: Any, training: TrainingSettings) -> Any:
+def build_loss(
+    name: str, model: Any, training: TrainingSettings, guide: Any = None, margin: float = 0.0
+) -> Any:
+    """sentence-transformers' loss ``name``; ``guide``: the frozen model of GIST losses, whose
+    temperature is ``1 / training.scale`` like MNRL's (so the two differ only by the masking)."""
     from sentence_transformers.sentence_transformer import losses
 
     if name == "mnrl":
@@ -122,6 +165,18 @@ def build_loss(name: str, model: Any, training: TrainingSettings) -> Any:
     if name == "cached_mnrl":
         return losses.CachedMultipleNegativesRankingLoss(
             model, scale=training.scale, mini_batch_size=training.mini_batch_size
+        )
+    if name in ("gist", "cached_gist") and guide is None:
+        raise RudatagenError(f"loss {name} needs a guide model (losses.guide)")
+    if name == "gist":
+        return losses.GISTEmbedLoss(model, guide, temperature=1 / training.scale, margin=margin)
+    if name == "cached_gist":
+        return losses.CachedGISTEmbedLoss(
+            model,
+            guide,
+            temperature=1 / training.scale,
+            mini_batch_size=training.mini_batch_size,
+            margin=margin,
         )
     if name == "cosent":
         return losses.CoSENTLoss(model)
@@ -182,10 +237,11 @@ def build_arguments(
     train: TrainSettings, parts: list[Part], output_dir: str, device: str, progress: bool
 ) -> Any:
     from sentence_transformers.sentence_transformer.training_args import (
-        BatchSamplers,
         MultiDatasetBatchSamplers,
         SentenceTransformerTrainingArguments,
     )
+
+    from rudatagen.training.batches import batch_sampler
 
     training = train.training
     prompts = {part.name: part.prompts for part in parts if part.prompts}
@@ -203,7 +259,7 @@ def build_arguments(
         data_seed=training.seed,
         fp16=training.precision == "fp16",
         bf16=training.precision == "bf16",
-        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        batch_sampler=batch_sampler(training.anchor_groups),
         multi_dataset_batch_sampler=MultiDatasetBatchSamplers(training.multi_dataset_sampler),
         prompts=prompts or None,
         eval_strategy="steps" if has_eval and training.eval_steps else "no",

@@ -1,11 +1,13 @@
 """Where training and evaluation rows come from: a published split, a run, a Parquet file, the Hub.
 
 How rows of a kind become training rows lives with the kind (``rudatagen.kinds``); this module
-reads them and tells their kind.
+reads them and tells their kind, or that they follow sentence-transformers' column conventions
+(``training.st_format``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,11 @@ import pyarrow.parquet as pq
 from rudatagen.core.manifest import read_json
 from rudatagen.errors import RudatagenError
 from rudatagen.kinds import Kind, get_kind, kind_of_table
+from rudatagen.training.st_format import (
+    EXPECTED,
+    SENTENCE_TRANSFORMERS,
+    SentenceTransformersColumns,
+)
 
 
 def _read_parquets(files: list[Path]) -> pa.Table:
@@ -65,19 +72,43 @@ def _read_hub(repo_id: str, split: str) -> list[dict[str, Any]]:
         raise RudatagenError(f"cannot load Hub dataset {repo_id} ({split}): {first}") from None
 
 
-def kind_of_dataset(path: str, rows: list[dict[str, Any]], explicit: str = "auto") -> Kind:
+Source = Kind | SentenceTransformersColumns
+"""What a training/evaluation source is read as: a rudatagen kind, or sentence-transformers'
+column conventions (:mod:`rudatagen.training.st_format`)."""
+
+
+def kind_of_dataset(
+    path: str,
+    rows: list[dict[str, Any]],
+    explicit: str = "auto",
+    columns: Mapping[str, str] | None = None,
+) -> Source:
     """A training/evaluation source's kind: given, else its manifest's, else its columns'.
 
     A run directory keeps ``manifest.json``, a published folder ``rudatagen.json``; a Parquet file
-    or a Hub dataset has neither and is detected from its columns.
+    or a Hub dataset has neither and is detected from its columns: rudatagen's kinds first, then
+    sentence-transformers' conventions. ``explicit="sentence-transformers"`` or a ``columns``
+    mapping (role → column) reads it in those conventions straight away.
     """
-    if explicit != "auto":
+    if explicit not in ("auto", SENTENCE_TRANSFORMERS) and not columns:
         return get_kind(explicit)
     if not rows:
         raise RudatagenError(f"{path}: the split is empty")
+    if explicit == SENTENCE_TRANSFORMERS or columns:
+        found = SentenceTransformersColumns.detect(rows[0], path, columns)
+        if found is None:
+            shown = ", ".join(sorted(rows[0])) or "none"
+            raise RudatagenError(f"{path}: columns ({shown}) are not {EXPECTED}")
+        return found
     local = Path(path).expanduser()
     for name in ("manifest.json", "rudatagen.json"):
         recorded = read_json(local / name) if local.is_dir() else None
         if recorded and recorded.get("kind"):
             return get_kind(str(recorded["kind"]))
-    return kind_of_table(rows[0], path)
+    try:
+        return kind_of_table(rows[0], path)
+    except RudatagenError as unknown:
+        found = SentenceTransformersColumns.detect(rows[0], path)
+        if found is None:
+            raise RudatagenError(f"{unknown}; or sentence-transformers' {EXPECTED}") from None
+        return found

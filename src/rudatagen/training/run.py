@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from rudatagen.training.build import (
     build_loss,
     build_parts,
 )
-from rudatagen.training.recipe import TrainSettings
+from rudatagen.training.recipe import GUIDED_LOSSES, TrainSettings
 from rudatagen.training.seen_pairs import pair_hashes, triplet_pairs, write_seen_pairs
 
 
@@ -51,6 +51,7 @@ class TrainReport:
         return self.rows_seen / self.train_seconds if self.train_seconds else 0.0
 
     rows_seen: int = 0
+    left_out: list[str] = field(default_factory=list)  # datasets of the other symmetry
 
     def summary(self) -> str:
         metrics = ", ".join(
@@ -61,6 +62,7 @@ class TrainReport:
             f"({', '.join(f'{k}: {v}' for k, v in self.losses.items())}); {self.steps} steps in "
             f"{self.train_seconds:.1f}s ({self.pairs_per_s:.1f} rows/s)"
             + (f"; {metrics}" if metrics else "")
+            + (f"; left out (other symmetry): {', '.join(self.left_out)}" if self.left_out else "")
             + f" → {self.out}"
         )
 
@@ -85,6 +87,32 @@ def _seen_pair_hashes(parts: list[Part]) -> np.ndarray:
     return np.unique(np.concatenate(hashes)) if hashes else np.zeros(0, dtype=np.uint64)
 
 
+def saved_prompts(settings: TrainSettings) -> dict[str, str]:
+    """``model.prompts`` of the trained model: the prefixes by role; a symmetric training put
+    ``prefixes.symmetric`` before every text, so every role gets it."""
+    prefixes = settings.prefixes
+    if settings.symmetric:
+        prompts = dict.fromkeys(("query", "document", "symmetric"), prefixes.symmetric)
+    else:
+        prompts = {
+            "query": prefixes.query,
+            "document": prefixes.document,
+            "symmetric": prefixes.symmetric,
+        }
+    return {k: v for k, v in prompts.items() if v}
+
+
+def _guide(settings: TrainSettings, parts: list[Part], device: str) -> Any:
+    """The frozen guide model of GIST losses, loaded once per training; None without them."""
+    if not any(part.loss in GUIDED_LOSSES for part in parts) or not settings.losses.guide:
+        return None
+    guide = load_sentence_transformer(settings.losses.guide, device, settings.model.max_seq_length)
+    guide.eval()
+    for parameter in guide.parameters():
+        parameter.requires_grad_(False)
+    return guide
+
+
 def train(settings: TrainSettings, out: Path, *, progress: bool = True) -> TrainReport:
     """Build everything from the ``train:`` section, train, evaluate on validation splits,
     save to ``out``."""
@@ -104,7 +132,9 @@ def train(settings: TrainSettings, out: Path, *, progress: bool = True) -> Train
     eval_dataset = {
         p.name: Dataset.from_dict(p.eval_columns) for p in parts if p.eval_columns is not None
     }
-    losses = {p.name: build_loss(p.loss, model, settings.training) for p in parts}
+    guide = _guide(settings, parts, device)
+    margin = settings.losses.gist_margin
+    losses = {p.name: build_loss(p.loss, model, settings.training, guide, margin) for p in parts}
     evaluator = build_evaluator(parts, settings.training.batch_size)
 
     with tempfile.TemporaryDirectory(prefix="rudatagen-train-") as scratch:
@@ -125,12 +155,7 @@ def train(settings: TrainSettings, out: Path, *, progress: bool = True) -> Train
         if eval_dataset or evaluator is not None:
             metrics = {k: float(v) for k, v in trainer.evaluate().items()}
 
-    prompts = {
-        "query": settings.prefixes.query,
-        "document": settings.prefixes.document,
-        "symmetric": settings.prefixes.symmetric,
-    }
-    model.prompts = {k: v for k, v in prompts.items() if v}
+    model.prompts = saved_prompts(settings)
     model.default_prompt_name = None
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
@@ -151,6 +176,7 @@ def train(settings: TrainSettings, out: Path, *, progress: bool = True) -> Train
         train_seconds=round(train_seconds, 3),
         seconds=round(time.perf_counter() - started, 3),
         rows_seen=rows_seen,
+        left_out=[d.name for d in settings.datasets if d.name not in {i.name for i in infos}],
     )
     manifest = Manifest(
         stage="train",

@@ -1,0 +1,1 @@
+"""Joining the runs of `--shard i/N` processes (`rudatagen merge-shards`)."""
