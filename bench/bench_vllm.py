@@ -18,12 +18,16 @@ step or two its successor takes to arrive). The sides, in alternating order each
   ``LLM.generate`` calls of ``batch_size`` requests, each waiting for its longest answer), both
   through the project's structured client at the runner's concurrency (no cache, no re-asks).
 
-Ratios compare completion tokens per second, summed over the rounds.
+Ratios compare completion tokens per second, summed over the rounds; and, as the 2 shared cores
+blur wall time, tokens per engine step (forward passes, counted where ``LLM.generate`` and the
+backend both call ``LLMEngine.step``: on a GPU a step costs about the same for 1 or 256 sequences,
+so time follows steps there) and tokens per CPU second (this process and the engine's).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import time
 from typing import Any
@@ -129,10 +133,7 @@ def main() -> None:
     prompts = [r.prompt for r in requests]
     engine.generate([prompts[0], prompts[1]], [params[0], params[1]], use_tqdm=False)  # warm-up
 
-    # Engine steps (forward passes) per side, counted where LLM.generate and the feeder both
-    # call it: a measure of scheduling that the load of a shared machine does not blur. On a
-    # GPU a step costs about the same for 1 or 256 sequences, so time follows steps there.
-    steps = [0]
+    steps = [0]  # engine steps of the side running now (see the module docstring)
     step = engine.llm_engine.step
 
     def counted_step() -> Any:
@@ -141,6 +142,18 @@ def main() -> None:
 
     engine.llm_engine.step = counted_step
     lengths: list[int] = []
+
+    def cpu_seconds() -> tuple[float, float]:
+        """CPU time so far of this process (all its threads) and of the engine's processes:
+        less blurred than wall time by the other jobs of a shared machine."""
+        import psutil
+
+        engine_cpu = 0.0
+        for child in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                times = child.cpu_times()
+                engine_cpu += times.user + times.system
+        return time.process_time(), engine_cpu
 
     def bare() -> int:
         outputs = engine.generate(prompts, params, use_tqdm=False)
@@ -156,19 +169,25 @@ def main() -> None:
         "continuous": lambda: ours("continuous"),
         "grouped": lambda: ours("grouped"),
     }
-    totals = {name: [0, 0.0, 0] for name in sides}  # tokens, seconds, engine steps
+    # tokens, seconds, engine steps, CPU seconds here, CPU seconds in the engine's processes
+    totals = {name: [0, 0.0, 0, 0.0, 0.0] for name in sides}
     for round_ in range(options.rounds):
         order = list(sides) if round_ % 2 == 0 else list(reversed(sides))
         parts = []
         for name in order:
             steps[0] = 0
+            own_before, engine_before = cpu_seconds()
             started = time.perf_counter()
             tokens = sides[name]()
             seconds = time.perf_counter() - started
-            totals[name][0] += tokens
-            totals[name][1] += seconds
-            totals[name][2] += steps[0]
-            parts.append(f"{name} {tokens} tok in {seconds:.1f}s, {steps[0]} steps")
+            own_after, engine_after = cpu_seconds()
+            own, engine_cpu = own_after - own_before, engine_after - engine_before
+            for i, value in enumerate((tokens, seconds, steps[0], own, engine_cpu)):
+                totals[name][i] += value
+            parts.append(
+                f"{name} {tokens} tok in {seconds:.1f}s, {steps[0]} steps, "
+                f"CPU {own:.1f}s here + {engine_cpu:.1f}s engine"
+            )
         print(f"  round {round_ + 1}: " + "; ".join(parts), flush=True)
     print(
         f"[2] vLLM (cpu), {len(requests)} prompts, every 4th a long list (<= {options.long_tokens} "
@@ -183,6 +202,18 @@ def main() -> None:
     for name, label in (("continuous", "continuous (after)"), ("grouped", "grouped (before)")):
         rate = totals[name][0] / totals[name][1]
         print("  " + ratio_line(f"throughput, {label}", rate, bare_rate, 0.95, "tok/s"))
+        cpu = totals[name][3] + totals[name][4]
+        bare_cpu = totals["bare"][3] + totals["bare"][4]
+        print(
+            "  "
+            + ratio_line(
+                f"tokens per CPU second, {label}",
+                totals[name][0] / cpu,
+                totals["bare"][0] / bare_cpu,
+                0.95,
+                "tok/CPU-s",
+            )
+        )
         per_step = totals[name][0] / totals[name][2]
         bare_per_step = totals["bare"][0] / totals["bare"][2]
         print(

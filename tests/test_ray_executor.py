@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -85,6 +86,7 @@ def cluster() -> Iterator[Any]:
         if ray.is_initialized():
             ray.shutdown()
         started.stop()
+        shutil.rmtree(root, ignore_errors=True)
         os.environ.clear()
         os.environ.update(saved)
 
