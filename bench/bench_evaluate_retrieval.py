@@ -10,8 +10,8 @@ local all-MiniLM-L6-v2 on CPU, loaded once for both sides, ``--max-seq-length`` 
 - rudatagen: :func:`score_retrieval` (the evaluator subclass that keeps the hits, then each
   query's values) and :func:`retrieval_report` (the percentile bootstrap intervals of every
   metric, ``--resamples``), i.e. what ``evaluate_retrieval`` does;
-- bare: sentence-transformers' ``InformationRetrievalEvaluator`` with the same metrics and k,
-  cosine, the same batch size, called on the model.
+- bare: sentence-transformers' ``InformationRetrievalEvaluator`` itself with the same metrics
+  and k (the library's ``EVALUATOR_CUTOFFS``), cosine, the same batch size, called on the model.
 
 Encoding time is the time spent in the model's ``encode_query`` / ``encode_document`` (the
 evaluator's two entry points, timed on the model instance); scoring is the rest of the
@@ -42,6 +42,7 @@ import numpy as np
 from _common import WIKI, int_options, minilm_path, ratio_line
 from rudatagen.evaluation.encode import Encoder
 from rudatagen.evaluation.retrieval import (
+    EVALUATOR_CUTOFFS,
     RetrievalScores,
     paired_retrieval_differences,
     per_query_metrics,
@@ -206,11 +207,7 @@ def main() -> None:
             rset.queries,
             rset.corpus,
             rset.relevant,
-            mrr_at_k=[10],
-            ndcg_at_k=[10],
-            accuracy_at_k=[1, 10],
-            precision_recall_at_k=[10, 100],
-            map_at_k=[100],
+            **EVALUATOR_CUTOFFS,
             batch_size=options.batch_size,
             name="wiki",
             write_csv=False,

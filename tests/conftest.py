@@ -21,9 +21,21 @@ CACHE = Path(os.environ.get("RUDATAGEN_CACHE_DIR", REPO / ".cache"))
 VLLM_PYTHON = CACHE / "vllm-venv" / "bin" / "python"
 HF_MODEL_DIR = CACHE / "models" / "gemma-3-270m-hf"
 FIXTURES = Path(__file__).parent / "fixtures"
+SMALL_CORPUS = (  # the small_corpus fixture's four short Russian sentences
+    "Первый троллейбус в Москве вышел на линию в 1933 году.\n"
+    "Художник Исаак Левитан написал картину «Золотая осень» в 1895 году.\n"
+    "Байкал содержит около двадцати процентов мировых запасов пресной воды.\n"
+    "Спортсменка выиграла две золотые медали на зимних Олимпийских играх.\n"
+)
 
-# Session fixtures of the publish/train/evaluate tests (a trained MiniLM, published folders).
-pytest_plugins = ["tests.support.train_fixtures"]
+# Session fixtures: the publish/train/evaluate tests' (a trained MiniLM, published folders), the
+# Ray cluster, the cartography run of the WANLI tests, the embedded model's shared runs.
+pytest_plugins = [
+    "tests.support.train_fixtures",
+    "tests.support.ray_fixtures",
+    "tests.support.nli_fixtures",
+    "tests.support.embedded_runs",
+]
 
 os.environ.setdefault("RUDATAGEN_CACHE_DIR", str(CACHE))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -89,11 +101,5 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
 def small_corpus(tmp_path: Path) -> Path:
     """Four short Russian sentences written for these tests."""
     path = tmp_path / "sentences.txt"
-    path.write_text(
-        "Первый троллейбус в Москве вышел на линию в 1933 году.\n"
-        "Художник Исаак Левитан написал картину «Золотая осень» в 1895 году.\n"
-        "Байкал содержит около двадцати процентов мировых запасов пресной воды.\n"
-        "Спортсменка выиграла две золотые медали на зимних Олимпийских играх.\n",
-        encoding="utf-8",
-    )
+    path.write_text(SMALL_CORPUS, encoding="utf-8")
     return path

@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from tests.support import label_studio
+from tests.support import commands, label_studio
 from tests.support.annotate_data import (
     filtered_ruhnp_run,
     ruhnp_records,
@@ -27,6 +27,7 @@ from tests.support.annotate_data import (
     write_ruhnp_run,
     write_wanli_run,
 )
+from tests.support.embedded_runs import EmbeddedRun
 from typer.testing import CliRunner
 
 from rudatagen.annotate.configs import RUHNP, WANLI
@@ -480,31 +481,18 @@ def test_server_killed_mid_push_then_rerun_completes(
 @pytest.mark.slow
 def test_card_names_the_generation_through_filter_review_and_publish(
     server: label_studio.LabelStudioServer,
-    embedded_gguf: Path,
-    small_corpus: Path,
+    embedded_ruhnp_run: EmbeddedRun,
     tmp_path: Path,
 ) -> None:
     """The real chain generate → filter → annotate push/pull → publish, no kind flag anywhere:
-    the card names the generating model, backend and prompt, the funnel and the agreement."""
+    the card names the generating model, backend and prompt, the funnel and the agreement.
+    The generation is the session's embedded ``generate ruhnp`` run (tests/support)."""
     from rudatagen.config import EMBEDDED_MODEL_NAME
 
-    generated, filtered = tmp_path / "gen", tmp_path / "filtered"
-    small = ["--limit", "2", "--set", "ruhnp.n_paraphrases=2", "--set", "ruhnp.n_non_paraphrases=2"]
-    small += ["--set", "ruhnp.max_candidate_chars=200", "--set", "llm.max_tokens=300"]
+    generated, filtered = embedded_ruhnp_run.out, tmp_path / "filtered"
     keep_all = ["--set", "filters.min_pos=0", "--set", "filters.min_neg=0"]
-    steps = [
-        ["generate", "ruhnp", "--source", str(small_corpus), "--out", str(generated), *small],
-        ["filter", "--in", str(generated), "--out", str(filtered), *keep_all],
-    ]
-    for args in steps:
-        done = subprocess.run(
-            [str(Path(sys.executable).with_name("rudatagen")), *args],
-            capture_output=True,
-            text=True,
-            timeout=900,
-            env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        )
-        assert done.returncode == 0, done.stderr
+    done = commands.rudatagen("filter", "--in", str(generated), "--out", str(filtered), *keep_all)
+    assert done.returncode == 0, done.stderr
     if not pq.read_table(filtered / "data").num_rows:
         pytest.skip("the embedded model produced no candidate that survived the filters")
 

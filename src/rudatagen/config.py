@@ -114,8 +114,13 @@ class Recipe(StrictModel):
         )
 
     def wanli_settings(self) -> WanliRunSettings:
-        """The sections ``generate wanli`` reads (generation and ``wanli:``)."""
-        return WanliRunSettings(generate=self.generate_settings(), wanli=self.wanli)
+        """The sections ``generate wanli`` reads (generation, ``wanli:`` and
+        ``filters.decontaminate``)."""
+        return WanliRunSettings(
+            generate=self.generate_settings(),
+            wanli=self.wanli,
+            decontaminate=self.filters.decontaminate,
+        )
 
     def generation_fingerprint(self, prompt_digest: str = "") -> str:
         """What a resumed run must match: ``GenerateSettings.fingerprint`` of this recipe."""

@@ -62,3 +62,31 @@ def share(default: float, description: str) -> Any:
 def cosine(default: float, description: str) -> Any:
     """A cosine similarity, on −1–1."""
     return Field(default, ge=-1, le=1, description=description)
+
+
+def worked_examples(default: int, task: str, available: int) -> Any:
+    """How many worked examples of ``prompts/<task>/examples.yaml`` a generator's prompt shows."""
+    return Field(
+        default,
+        ge=0,
+        le=available,
+        description=f"Worked examples in the prompt (from `prompts/{task}/examples.yaml`, "
+        f"{available} available).",
+    )
+
+
+def max_chars(item: str) -> Any:
+    """A ``maxLength`` on each ``item`` of a generator's answer schema."""
+    return Field(
+        None,
+        ge=10,
+        description=f"A `maxLength` per {item} in the schema (grammar-enforced on "
+        "llama.cpp/vLLM; stops a looping small model); leave null for the OpenAI API.",
+    )
+
+
+def prompt_dir(task: str) -> Any:
+    """A generator's own prompt directory in place of the shipped one."""
+    return Field(
+        None, description=f"A prompt directory of your own; null: the shipped `prompts/{task}/`."
+    )

@@ -14,6 +14,7 @@ from rudatagen.cli.merge import merge_models_command
 from rudatagen.cli.mine import mine_command
 from rudatagen.cli.models import calibrate_command, train_cross_encoder_command
 from rudatagen.cli.nli import cartography_command, wanli_command
+from rudatagen.cli.passages import passages_command
 from rudatagen.cli.publish import publish_command
 from rudatagen.cli.recipe import recipe_app
 from rudatagen.cli.shards import merge_shards_command
@@ -48,6 +49,7 @@ app.add_typer(generate_app, name="generate")
 app.add_typer(recipe_app, name="recipe")
 app.add_typer(annotate_app, name="annotate")
 app.command("filter")(filter_command)
+app.command("passages")(passages_command)
 app.command("mine")(mine_command)
 app.command("calibrate")(calibrate_command)
 app.command("train-cross-encoder")(train_cross_encoder_command)

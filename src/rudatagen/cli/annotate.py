@@ -16,6 +16,7 @@ import typer
 from rudatagen.annotate.settings import AnnotateSettings
 from rudatagen.cli.common import RecipeOption, SetOption, say, user_errors
 from rudatagen.config import load_recipe
+from rudatagen.kinds import KINDS
 
 annotate_app = typer.Typer(
     help="Review generated data in Label Studio: push samples, check progress, pull labels.",
@@ -36,7 +37,7 @@ KindOption = Annotated[
         "--kind",
         "--task",
         "-t",
-        help="Dataset kind (ruhnp, wanli); default: the one the run's manifest records.",
+        help=f"Dataset kind ({', '.join(KINDS)}); default: the one the run's manifest records.",
     ),
 ]
 

@@ -14,7 +14,7 @@ ExecutorOption = Annotated[
     typer.Option(
         "--executor",
         help="Where the work runs: local (this process) or ray (a Ray cluster; needs "
-        "pip install 'rudatagen[ray]'). Default: the recipe's executor.kind.",
+        "pip install 'rudatagen\\[ray]'). Default: the recipe's executor.kind.",
     ),
 ]
 RayAddressOption = Annotated[

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -12,9 +14,11 @@ from rudatagen.cli.executor_options import ExecutorOption, RayAddressOption, exe
 from rudatagen.config import Recipe, load_recipe
 from rudatagen.core.sharding import Shard
 from rudatagen.errors import RudatagenError
-from rudatagen.generators.job import GenerateStage
-from rudatagen.generators.runner import GenerationReport
-from rudatagen.llm.embedded import DEMO_NOTICE, demo_notice
+from rudatagen.executor.settings import ExecutorSettings
+from rudatagen.generators.job import GenerateStage, JobResult
+from rudatagen.generators.runner import GenerationReport, Task
+from rudatagen.generators.settings import GenerateSettings
+from rudatagen.llm.embedded import demo_notice
 from rudatagen.sources import SourceReport
 
 generate_app = typer.Typer(help="Generate data with an LLM.", no_args_is_help=True)
@@ -80,24 +84,8 @@ def ruhnp(
         )
         from rudatagen.generators.ruhnp import RuHNPTask
 
-        settings = resolved.generate_settings()
-        task = RuHNPTask(settings)
-
-        def announce(sources: SourceReport, report: GenerationReport) -> None:
-            if settings.llm.is_embedded and report.pending:
-                say(DEMO_NOTICE, color="yellow")
-            _announce(sources, report)
-
-        stage = GenerateStage(
-            settings,
-            task,
-            fresh=fresh,
-            on_start=announce,
-            shard=Shard.parse(shard),
-            executor=executor_settings(resolved.executor, executor, ray_address),
-        )
-        result = stage.run([], out, progress=progress)
-        say(f"done: {result.summary}")
+        run = GenerationRun(resolved, fresh, progress, shard, executor, ray_address)
+        result = run.generate(RuHNPTask, out, "ruhnp")
         say(
             f"{result.rows} rows in {result.shards} shards under {out / 'data'}; "
             f"manifest: {out / 'manifest.json'}"
@@ -105,11 +93,9 @@ def ruhnp(
         if filter_out is not None:
             from rudatagen.filters.job import FilterStage
 
-            filtered = FilterStage(
-                resolved.filters,
-                shard=Shard.parse(shard),
-                executor=executor_settings(resolved.executor, executor, ray_address),
-            ).run([out], filter_out, progress=progress)
+            filtered = FilterStage(resolved.filters, shard=run.shard, executor=run.executor).run(
+                [out], filter_out, progress=progress
+            )
             say(f"filtered: {filtered.summary}; funnel: {filter_out / 'funnel.md'}")
         if result.report.failed:
             say(
@@ -158,24 +144,8 @@ def queries(
         )
         from rudatagen.generators.queries import QueriesTask
 
-        settings = resolved.generate_settings()
-        task = QueriesTask(settings)
-
-        def announce(sources: SourceReport, report: GenerationReport) -> None:
-            if settings.llm.is_embedded and report.pending:
-                say(demo_notice("queries"), color="yellow")
-            _announce(sources, report)
-
-        stage = GenerateStage(
-            settings,
-            task,
-            fresh=fresh,
-            on_start=announce,
-            shard=Shard.parse(shard),
-            executor=executor_settings(resolved.executor, executor, ray_address),
-        )
-        result = stage.run([], out, progress=progress)
-        say(f"done: {result.summary}")
+        run = GenerationRun(resolved, fresh, progress, shard, executor, ray_address)
+        result = run.generate(QueriesTask, out, "queries")
         say(
             f"{result.rows} queries for {result.report.sources - result.report.failed} passages "
             f"in {result.shards} shards under {out / 'data'}; manifest: {out / 'manifest.json'}"
@@ -187,6 +157,52 @@ def queries(
                 f"re-run retries them",
                 color="yellow",
             )
+
+
+@dataclass
+class GenerationRun:
+    """What ``generate ruhnp`` and ``generate queries`` share: the recipe and run flags, and
+    running a task with them (the same announcements, stage and summary line)."""
+
+    recipe: Recipe
+    fresh: bool
+    progress: bool
+    shard_flag: str | None
+    executor_flag: str | None
+    ray_address: str | None
+
+    @property
+    def shard(self) -> Shard | None:
+        return Shard.parse(self.shard_flag)
+
+    @property
+    def executor(self) -> ExecutorSettings:
+        return executor_settings(self.recipe.executor, self.executor_flag, self.ray_address)
+
+    def generate(
+        self, make_task: Callable[[GenerateSettings], Task], out: Path, demo_recipe: str
+    ) -> JobResult:
+        """Build the task from the recipe and run it into ``out``; on the embedded demo model,
+        the notice points at ``recipes/<demo_recipe>.yaml``."""
+        settings = self.recipe.generate_settings()
+        task = make_task(settings)  # loads and checks the prompt files: before the shard flag
+
+        def announce(sources: SourceReport, report: GenerationReport) -> None:
+            if settings.llm.is_embedded and report.pending:
+                say(demo_notice(demo_recipe), color="yellow")
+            _announce(sources, report)
+
+        stage = GenerateStage(
+            settings,
+            task,
+            fresh=self.fresh,
+            on_start=announce,
+            shard=self.shard,
+            executor=self.executor,
+        )
+        result = stage.run([], out, progress=self.progress)
+        say(f"done: {result.summary}")
+        return result
 
 
 def _announce(sources: SourceReport, report: GenerationReport) -> None:

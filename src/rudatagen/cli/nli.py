@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from rudatagen.cli.common import RecipeOption, SetOption, say, user_errors
+from rudatagen.cli.common import RecipeOption, SetOption, ShardOption, say, user_errors
+from rudatagen.cli.executor_options import ExecutorOption, RayAddressOption, executor_settings
 from rudatagen.config import Recipe, load_recipe
 from rudatagen.errors import RudatagenError
 
@@ -86,13 +87,33 @@ def wanli_command(
         bool, typer.Option("--fresh", help="Start over: drop earlier generations.")
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+    shard: ShardOption = None,
+    executor: ExecutorOption = None,
+    ray_address: RayAddressOption = None,
+    decontaminate_against: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--decontaminate-against",
+            help="An evaluation set (txt, tsv, csv, jsonl, parquet or a datasets folder): pairs "
+            "that repeat its texts are dropped. Repeat for several; replaces the recipe's "
+            "filters.decontaminate.against.",
+        ),
+    ] = None,
 ) -> None:
-    """WANLI: new NLI pairs from ambiguous seeds and neighbours, filtered by max variability."""
+    """WANLI: new NLI pairs from ambiguous seeds and neighbours, filtered by max variability.
+
+    The generation runs here or on Ray (--executor ray); the seed selection and the filters,
+    which need every pair, run here. A --shard run generates its part and does not filter:
+    `rudatagen merge-shards` of all the shards joins them and filters.
+    """
     with user_errors():
         flags = list(set_ or [])
         if limit is not None:
             flags.append(f"wanli.selection.max_seeds={limit}")
         resolved = _recipe(recipe, flags)
+        if decontaminate_against:
+            resolved.filters.decontaminate.against = list(decontaminate_against)
+        from rudatagen.core.sharding import Shard
         from rudatagen.generators.runner import GenerationReport
         from rudatagen.llm.embedded import demo_notice
         from rudatagen.nli.job import WanliStage
@@ -114,11 +135,14 @@ def wanli_command(
             fresh=fresh,
             on_selected=selected,
             on_start=started,
+            shard=Shard.parse(shard),
+            executor=executor_settings(resolved.executor, executor, ray_address),
         )
         result = stage.run([cartography], out, progress=progress)
         say(f"generation: {result.generation.report.summary()}")
         say(f"done: {result.summary}")
-        say(f"{result.kept} pairs in {out / 'data'}; funnel: {out / 'funnel.md'}")
+        if result.kept is not None:
+            say(f"{result.kept} pairs in {out / 'data'}; funnel: {out / 'funnel.md'}")
         if result.generation.report.failed:
             say(
                 f"{result.generation.report.failed} prompts failed; they are listed in "

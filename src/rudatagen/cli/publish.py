@@ -10,6 +10,7 @@ import typer
 
 from rudatagen.cli.common import RecipeOption, SetOption, recipe_section, say, user_errors
 from rudatagen.errors import RudatagenError
+from rudatagen.kinds import KINDS
 
 
 def publish_command(
@@ -32,8 +33,8 @@ def publish_command(
         typer.Option(
             "--kind",
             "--task",
-            help="Dataset kind (ruhnp, wanli): only for data without a manifest, which is "
-            "otherwise detected from its columns.",
+            help=f"Dataset kind ({', '.join(KINDS)}): only for data without a manifest, which "
+            "is otherwise detected from its columns.",
         ),
     ] = None,
     keep_unresolved: Annotated[

@@ -19,7 +19,8 @@ def merge_shards_command(
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Join the shards of one generate, filter or mine run; check that no id is there twice and
-    none is missing; run the filters the shards deferred (dedup) over all of them."""
+    none is missing; run the filters the shards deferred over all of them (dedup; for
+    `generate wanli` shards, all the WANLI filters)."""
     with user_errors():
         from rudatagen.shards.merge import merge_shards
 

@@ -80,7 +80,9 @@ class Manifest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     stage: str = Field(description="generate, filter, annotate-pull, cartography, publish, …")
-    kind: str | None = Field(None, description="The dataset kind of the records (ruhnp, wanli).")
+    kind: str | None = Field(
+        None, description="The dataset kind of the records (ruhnp, wanli, retrieval)."
+    )
     created: str = Field(default_factory=now_iso)
     updated: str | None = None
     status: str | None = None

@@ -1,7 +1,8 @@
 """The run directory: records in ``data/*.parquet``, side files, ``manifest.json``.
 
-Every stage reads another's records through :func:`read_run_table` (so the errors read the
-same) and writes its own through :func:`prepare_output`, :func:`write_records` and
+Every stage reads another's records through :func:`read_run_table` and checks them with
+:func:`require_columns` and :func:`require_other_output` (so the errors read the same), and writes
+its own through :func:`prepare_output`, :func:`write_records` and
 :func:`write_funnel`; every write is atomic. The manifest lives in ``core/manifest.py``; the
 resumable, sharded writer of generation runs in ``core/store.py``.
 """
@@ -38,17 +39,33 @@ def read_run_table(run_dir: Path, required: tuple[str, ...] = (), *, hint: str =
             table = pq.read_table(shard)
         except (pa.ArrowInvalid, OSError) as exc:
             raise RudatagenError(f"unreadable shard {shard}: {str(exc).splitlines()[0]}") from None
-        missing = [c for c in required if c not in table.column_names]
-        if missing:
-            raise RudatagenError(
-                f"{shard} lacks column(s) {', '.join(missing)} "
-                f"(has {', '.join(table.column_names)}){hint}"
-            )
+        require_columns(table, required, shard, hint=hint)
         tables.append(table)
     try:
         return pa.concat_tables(tables, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise RudatagenError(f"{run_dir}: shards disagree on their columns: {exc}") from None
+
+
+def require_columns(
+    table: pa.Table, required: Sequence[str], where: Path | str, *, hint: str = ""
+) -> None:
+    """A one-line error naming what ``where`` (a run or a shard) lacks of ``required`` and what
+    it has; ``hint`` is appended."""
+    missing = [c for c in required if c not in table.column_names]
+    if missing:
+        raise RudatagenError(
+            f"{where} lacks column(s) {', '.join(missing)} "
+            f"(has {', '.join(table.column_names)}){hint}"
+        )
+
+
+def require_other_output(out: Path, inputs: Sequence[Path]) -> None:
+    """A stage never writes over a run it reads: checked before any work, and again by
+    :func:`prepare_output`."""
+    for source in inputs:
+        if out.resolve() == source.resolve():
+            raise RudatagenError("--out must differ from --in (the input run is left untouched)")
 
 
 def prepare_output(out: Path, inputs: Sequence[Path] = ()) -> None:
@@ -59,9 +76,7 @@ def prepare_output(out: Path, inputs: Sequence[Path] = ()) -> None:
     """
     if out.exists() and not out.is_dir():
         raise RudatagenError(f"--out {out} exists and is not a directory")
-    for source in inputs:
-        if source.exists() and out.resolve() == source.resolve():
-            raise RudatagenError("--out must differ from --in (the input run is left untouched)")
+    require_other_output(out, [source for source in inputs if source.exists()])
     out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / DATA_DIR, ignore_errors=True)
     (out / DATA_DIR).mkdir()

@@ -227,10 +227,16 @@ def markdown_table(model: str, results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def markdown_comparison(comparison: dict[str, Any]) -> str:
+def markdown_comparison(comparison: dict[str, Any], results: dict[str, dict[str, Any]]) -> str:
+    """The comparison's heading, rule and statements. ``results`` (this model's figures per
+    set) says what both models were scored on: pairs, queries (retrieval sets) or both."""
     labels = comparison["labels"]
+    retrieval = [results[name].get("task") == "retrieval" for name in comparison["datasets"]]
+    compared = "pairs and queries" if any(retrieval) else "pairs"
+    if retrieval and all(retrieval):
+        compared = "queries"
     lines = [
-        f"### {labels['model']} vs {labels['baseline']}, on the same pairs",
+        f"### {labels['model']} vs {labels['baseline']}, on the same {compared}",
         "",
         f"`{labels['model']}`: {comparison['model']}; `{labels['baseline']}`: "
         f"{comparison['baseline']}. Rule: {comparison['rule']}.",
@@ -310,6 +316,6 @@ def evaluate_model(
         if merge is not None:
             markdown += f"\nA merge, {merge['summary']}.\n"
         if baseline is not None:
-            markdown += "\n" + markdown_comparison(facts["comparison"])
+            markdown += "\n" + markdown_comparison(facts["comparison"], results)
         (out / f"{slug}.md").write_text(markdown, encoding="utf-8")
     return report, scores

@@ -164,13 +164,21 @@ def _bounds(low: float, high: float) -> dict[str, float] | None:
     return {"low": float(low), "high": float(high)} if np.isfinite([low, high]).all() else None
 
 
-def describe(settings: BootstrapSettings) -> dict[str, Any]:
-    """How the intervals of a report were drawn."""
+def method_facts(settings: BootstrapSettings) -> dict[str, Any]:
+    """The method and settings every report's intervals were drawn with (``evaluate``'s and
+    ``shift``'s ``bootstrap``, which add what they resampled)."""
     return {
         "method": METHOD,
         "n_resamples": settings.n_resamples,
         "confidence_level": settings.confidence_level,
         "seed": settings.seed,
+    }
+
+
+def describe(settings: BootstrapSettings) -> dict[str, Any]:
+    """How the intervals of a report were drawn."""
+    return {
+        **method_facts(settings),
         "resampled": "labelled pairs within each class; gold-scored pairs as they are; "
         "retrieval: queries",
     }

@@ -44,6 +44,15 @@ METRICS = {
     "recall@100": ("cosine_recall@100", 100),
     "map@100": ("cosine_map@100", 100),
 }
+# the evaluator's cut-offs for METRICS (it computes accuracy@1/@10 and precision too); the
+# benchmark's bare evaluator takes the same ones
+EVALUATOR_CUTOFFS: dict[str, list[int]] = {
+    "mrr_at_k": [10],
+    "ndcg_at_k": [10],
+    "accuracy_at_k": [1, 10],
+    "precision_recall_at_k": [10, 100],
+    "map_at_k": [100],
+}
 # how a statement names each metric
 METRIC_LABELS = {
     "ndcg@10": "nDCG@10",
@@ -136,11 +145,7 @@ def retrieval_evaluator(rset: RetrievalSet, encoder: Encoder, progress: bool) ->
         rset.queries,
         rset.corpus,
         rset.relevant,
-        mrr_at_k=[10],
-        ndcg_at_k=[10],
-        accuracy_at_k=[1, 10],
-        precision_recall_at_k=[10, 100],
-        map_at_k=[100],
+        **EVALUATOR_CUTOFFS,
         show_progress_bar=progress,
         batch_size=encoder.batch_size,
         name=rset.name,

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from rudatagen.evaluation.intervals import METHOD, percentile_intervals
+from rudatagen.evaluation.intervals import method_facts, percentile_intervals
 from rudatagen.evaluation.settings import BootstrapSettings
 
 #: The measure the verdict rests on; see the module docstring for why.
@@ -52,10 +52,7 @@ def rule(confidence: float) -> str:
 def describe(settings: BootstrapSettings) -> dict[str, Any]:
     """How the intervals were drawn (``shift.json``'s ``bootstrap``)."""
     return {
-        "method": METHOD,
-        "n_resamples": settings.n_resamples,
-        "confidence_level": settings.confidence_level,
-        "seed": settings.seed,
+        **method_facts(settings),
         "paired": True,
         "resampled": "pairs within each class, the same pairs under both models",
     }

@@ -16,6 +16,9 @@ from typing import Any
 from rudatagen.errors import MissingDependencyError, RudatagenError
 from rudatagen.executor.settings import FORWARDED_ENV, ExecutorSettings
 
+# How long an actor pool waits for its replicas to start (a GPU node may have to come up).
+REPLICAS_START_S = 900
+
 
 def require_ray() -> ModuleType:
     """The ``ray`` module (with Ray Data), or a one-line error naming the extra to install."""
@@ -55,6 +58,10 @@ def connect(settings: ExecutorSettings) -> ModuleType:
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # rudatagen draws its own, counted over all replicas
     context.print_on_execution_start = False
+    # An actor pool starts working once all its replicas are up: else the first one up takes
+    # its share of a short run (``units_in_flight`` units) before the others can; and a
+    # cluster too small for the pool is a one-line error, not a wait without end.
+    context.wait_for_min_actors_s = REPLICAS_START_S
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     # "progress bars disabled" is what rudatagen asked for; other warnings stay
     logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
@@ -106,11 +113,18 @@ def map_on_replicas(
     settings: ExecutorSettings,
     constructor: dict[str, Any],
     batch_size: int,
+    calls_per_replica: int = 1,
 ) -> Any:
     """``dataset.map_batches`` over a fixed pool of ``settings.replicas`` actors of
-    ``replica`` (built with ``constructor``), each given one batch at a time (the next goes
-    to whichever replica is free: no queue behind a slow one) and restarted, its batch retried,
-    when its process dies."""
+    ``replica`` (built with ``constructor``), each given up to ``calls_per_replica`` batches at
+    once (the next goes to whichever replica has the fewest: no queue behind a slow one) and
+    restarted, its batches retried, when its process dies.
+
+    ``calls_per_replica`` above 1 is for a ``replica`` whose ``__call__`` is a coroutine (Ray
+    Data runs those on one loop per actor): Ray lets that many calls into the actor at once
+    (``max_concurrent_calls_per_actor``, the actor's ``max_concurrency``) and sends it no more
+    than that (``max_tasks_in_flight_per_actor``: a batch never waits inside a busy replica
+    while another has room)."""
     ray = require_ray()
     with warnings.catch_warnings():
         # Ray 2.60 deprecates passing max_restarts/max_task_retries this way but offers no
@@ -120,7 +134,9 @@ def map_on_replicas(
             replica,
             batch_size=batch_size,
             compute=ray.data.ActorPoolStrategy(
-                size=settings.replicas, max_tasks_in_flight_per_actor=1
+                size=settings.replicas,
+                max_tasks_in_flight_per_actor=calls_per_replica,
+                max_concurrent_calls_per_actor=calls_per_replica,
             ),
             fn_constructor_kwargs=constructor,
             **actor_options(settings),

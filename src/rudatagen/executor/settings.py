@@ -51,8 +51,18 @@ class ExecutorSettings(StrictModel):
     batch_size: int = Field(
         32,
         ge=1,
-        description="Sources per generation work unit: one shard, the most a killed replica "
-        "redoes, and the most requests one engine sees at once (raise it for vLLM).",
+        description="Sources per generation work unit: one shard, and what a killed replica "
+        "redoes per unit it had in flight (answers already cached are not asked again).",
+    )
+    units_in_flight: int | None = Field(
+        None,
+        ge=1,
+        description="Work units each generation replica runs at once, all feeding its one "
+        "engine, so one unit's slowest answers never leave the engine idle; its engine still "
+        "holds at most the requests a local run sends (`llm.max_concurrency`, vLLM: "
+        "`llm.vllm.batch_size` if larger). null: enough to keep that full and one more, "
+        "`ceil(requests / batch_size) + 1` (vLLM's defaults: 512 / 32 + 1 = 17; a server at "
+        "`max_concurrency` 8: 2).",
     )
     chunk_size: int = Field(
         4096,

@@ -32,6 +32,8 @@ from rudatagen.core.manifest import (
 from rudatagen.core.rundir import (
     prepare_output,
     read_run_table,
+    require_columns,
+    require_other_output,
     write_funnel,
     write_parquet_atomic,
     write_records,
@@ -65,11 +67,7 @@ def read_run_records(run_dir: Path, settings: FilterSettings) -> tuple[pa.Table,
             f"{run_dir} holds {kind.name} records; no filter of the `filters:` section works on "
             f"them (WANLI candidates are filtered inside `generate wanli`)"
         )
-    missing = [c for c in kind.record_columns if c not in table.column_names]
-    if missing:
-        raise RudatagenError(
-            f"{run_dir} lacks column(s) {', '.join(missing)} (has {', '.join(table.column_names)})"
-        )
+    require_columns(table, kind.record_columns, run_dir)
     return table, kind
 
 
@@ -161,8 +159,7 @@ class FilterStage(Stage[FilterSettings]):
         """Filter the one run in ``inputs`` into ``out`` (replacing an earlier output there)."""
         (in_dir,) = inputs
         started = time.perf_counter()
-        if out.resolve() == in_dir.resolve():
-            raise RudatagenError("--out must differ from --in (the input run is left untouched)")
+        require_other_output(out, [in_dir])
         settings = self.settings
         runner = None
         if self.executor.kind == "ray":  # row-local filters on the cluster, global ones here

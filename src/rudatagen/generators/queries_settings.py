@@ -40,22 +40,9 @@ class QueriesSettings(StrictModel):
     """
 
     counts: QueryCounts = fields.section(QueryCounts)
-    n_examples: int = Field(
-        2,
-        ge=0,
-        le=4,
-        description="Worked examples in the prompt (from `prompts/queries/examples.yaml`, "
-        "4 available).",
-    )
-    max_query_chars: int | None = Field(
-        None,
-        ge=10,
-        description="A `maxLength` per query in the schema (grammar-enforced on llama.cpp/"
-        "vLLM; stops a looping small model); leave null for the OpenAI API.",
-    )
-    prompts: Path | None = Field(
-        None, description="A prompt directory of your own; null: the shipped `prompts/queries/`."
-    )
+    n_examples: int = fields.worked_examples(2, "queries", available=4)
+    max_query_chars: int | None = fields.max_chars("query")
+    prompts: Path | None = fields.prompt_dir("queries")
 
     def asked(self) -> dict[str, int]:
         """The types asked for (count above 0), in order."""

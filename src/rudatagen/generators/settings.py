@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from rudatagen import fields
 from rudatagen.generators.queries_settings import QueriesSettings
 from rudatagen.kinds import KINDS
 from rudatagen.llm.registry import AnyLLMSettings, default_llm_settings
@@ -32,22 +33,9 @@ class RuHNPSettings(StrictModel):
     n_non_paraphrases: int = Field(
         5, ge=1, le=20, description="Hard non-paraphrases per text (exactly)."
     )
-    n_examples: int = Field(
-        2,
-        ge=0,
-        le=10,
-        description="Worked examples in the prompt (from `prompts/ruhnp/examples.yaml`, "
-        "10 available).",
-    )
-    max_candidate_chars: int | None = Field(
-        None,
-        ge=10,
-        description="A `maxLength` per candidate in the schema (grammar-enforced on "
-        "llama.cpp/vLLM; stops a looping small model); leave null for the OpenAI API.",
-    )
-    prompts: Path | None = Field(
-        None, description="A prompt directory of your own; null: the shipped `prompts/ruhnp/`."
-    )
+    n_examples: int = fields.worked_examples(2, "ruhnp", available=10)
+    max_candidate_chars: int | None = fields.max_chars("candidate")
+    prompts: Path | None = fields.prompt_dir("ruhnp")
 
 
 class OutputSettings(StrictModel):

@@ -45,7 +45,7 @@ from rudatagen.kinds.base import (
     length_stats,
 )
 from rudatagen.kinds.candidates import CandidateTable
-from rudatagen.kinds.review import Review
+from rudatagen.kinds.review import Review, row_review_columns
 from rudatagen.kinds.shapes import PairSet, RetrievalSet, TrainingRows, strings
 
 LABELS = ("answers", "answers_partly", "does_not_answer")
@@ -89,12 +89,7 @@ class Retrieval(Kind):
         uncertainty_scores=(ANSWERABILITY,),
         count_names=("removed", "relabelled", "corrected"),
     )
-    review_columns: ClassVar[dict[str, pa.DataType]] = {
-        "review_status": pa.string(),
-        "review_label": pa.string(),
-        "annotator_labels": pa.list_(pa.string()),
-        "annotators": pa.list_(pa.string()),
-    }
+    review_columns: ClassVar[dict[str, pa.DataType]] = row_review_columns("review_label")
     card = CardFacts(
         pretty_name="Russian retrieval queries (rudatagen)",
         summary="Russian search queries written by an LLM for text passages, with hard negatives "
@@ -142,10 +137,8 @@ class Retrieval(Kind):
                 **record,
                 "query": table.anchor[row],
                 "positive": table.text[row],
-                "review_status": review.status[row],
+                **review.of_row(row),
                 "review_label": table.label_of(row),
-                "annotator_labels": review.labels[row],
-                "annotators": review.annotators[row],
             }
             for row in rows
             if table.alive[row] and table.label_of(row) in KEPT_AFTER_REVIEW

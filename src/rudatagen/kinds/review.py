@@ -10,11 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
 
 from rudatagen.kinds.candidates import CandidateTable
 
 PENDING, REVIEWED, UNRESOLVED, NOT_SAMPLED = "pending", "reviewed", "unresolved", "not_sampled"
 SEVERITY = {UNRESOLVED: 3, PENDING: 2, REVIEWED: 1}  # a record's status is its worst candidate's
+
+
+def row_review_columns(label_column: str) -> dict[str, pa.DataType]:
+    """The review columns of a kind whose record is one candidate (retrieval, WANLI): the
+    status, ``label_column`` (the kind says which label it keeps), then the votes."""
+    return {
+        "review_status": pa.string(),
+        label_column: pa.string(),
+        "annotator_labels": pa.list_(pa.string()),
+        "annotators": pa.list_(pa.string()),
+    }
 
 
 @dataclass
@@ -43,3 +57,11 @@ class Review:
         unresolved > pending > reviewed; ``not_sampled`` when none was pushed."""
         pushed = [self.status[row] for row in rows if self.status[row] != NOT_SAMPLED]
         return max(pushed, key=SEVERITY.__getitem__) if pushed else NOT_SAMPLED
+
+    def of_row(self, row: int) -> dict[str, Any]:
+        """Candidate ``row``'s status and votes, under :func:`row_review_columns`' names."""
+        return {
+            "review_status": self.status[row],
+            "annotator_labels": self.labels[row],
+            "annotators": self.annotators[row],
+        }

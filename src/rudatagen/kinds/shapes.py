@@ -58,7 +58,7 @@ class PairSet:
     """Pairs with roles; ``labels`` (1/0, None = not in pair classification), ``scores`` (gold)."""
 
     name: str
-    kind: str  # a dataset kind (ruhnp, wanli) or "pairs" for an external file
+    kind: str  # a dataset kind (ruhnp, wanli, retrieval) or "pairs" for an external file
     source: str = ""  # where the pairs were read from
     text1: list[str] = field(default_factory=list)
     text2: list[str] = field(default_factory=list)

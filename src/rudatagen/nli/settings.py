@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from rudatagen import fields
-from rudatagen.filters.settings import WanliFilterSettings
+from rudatagen.filters.settings import DecontaminateSettings, WanliFilterSettings
 from rudatagen.generators.settings import GenerateSettings
 from rudatagen.strict import StrictModel
 
@@ -133,11 +133,31 @@ class WanliSettings(StrictModel):
 
 
 class WanliRunSettings(StrictModel):
-    """What ``generate wanli`` reads: the generation sections and the ``wanli:`` section."""
+    """What ``generate wanli`` reads: the generation sections, the ``wanli:`` section and the
+    recipe's ``filters.decontaminate`` (the evaluation sets every stage keeps out)."""
 
     generate: GenerateSettings = Field(default_factory=GenerateSettings)
     wanli: WanliSettings = Field(default_factory=WanliSettings)
+    decontaminate: DecontaminateSettings = Field(default_factory=DecontaminateSettings)
 
     def public_dict(self) -> dict[str, object]:
-        """As written to the manifest: the generation sections with ``wanli`` beside them."""
-        return {**self.generate.public_dict(), "wanli": self.wanli.model_dump(mode="json")}
+        """As written to the manifest: the generation sections with ``wanli`` beside them, and
+        ``filters.decontaminate`` where it is on."""
+        public: dict[str, object] = {
+            **self.generate.public_dict(),
+            "wanli": self.wanli.model_dump(mode="json"),
+        }
+        if self.decontaminate.enabled:
+            public["filters"] = {"decontaminate": self.decontaminate.model_dump(mode="json")}
+        return public
+
+    @classmethod
+    def from_public_dict(cls, recipe: dict[str, Any]) -> WanliRunSettings:
+        """The settings back from a manifest's ``recipe`` (``merge-shards`` filters with them)."""
+        generate = {k: v for k, v in recipe.items() if k not in ("wanli", "filters")}
+        decontaminate = (recipe.get("filters") or {}).get("decontaminate") or {}
+        return cls(
+            generate=GenerateSettings.model_validate(generate),
+            wanli=WanliSettings.model_validate(recipe.get("wanli") or {}),
+            decontaminate=DecontaminateSettings.model_validate(decontaminate),
+        )

@@ -10,6 +10,8 @@ listed in ``failed.jsonl``).
 Filter shards defer the filters that compare candidates across records (dedup: see
 ``filters.job.DATASET_WIDE_FILTERS``); they run here, once, over the merged survivors, as steps
 of the merged funnel, so a near-copy in another shard is caught as in an unsharded run.
+``generate wanli`` shards filter nothing; their merge (``nli/shards.py``) joins their
+generations and then runs the WANLI filters over all of them.
 """
 
 from __future__ import annotations
@@ -106,6 +108,10 @@ def merge_shards(dirs: Sequence[Path], out: Path, *, progress: bool = True) -> S
     started = time.perf_counter()
     runs = read_shard_runs(dirs)
     first = runs[0].manifest
+    if first.kind == "wanli" and first.extra("cartography") is not None:
+        from rudatagen.nli.shards import merge_wanli_shards  # its generations, then its filters
+
+        return merge_wanli_shards(runs, out, progress=progress)
     kind = get_kind(first.kind or "")
     prepare_output(out, [run.path for run in runs])
     for stale in ("failed.jsonl", "candidates.parquet", "rejects.parquet", "funnel.json"):

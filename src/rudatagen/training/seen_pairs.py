@@ -18,7 +18,6 @@ the set is stored sorted as ``seen_pairs.npy`` (8 bytes a pair) and described in
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from rudatagen.errors import RudatagenError
+from rudatagen.core.manifest import read_json
 
 SEEN_PAIRS_FILE = "seen_pairs.npy"
 RECORD_FILE = "training.json"
@@ -134,12 +133,9 @@ def training_overlap(
     record_path = folder / RECORD_FILE
     if not record_path.is_file():
         return None
-    try:
-        record = json.loads(record_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise RudatagenError(f"{record_path} is not valid JSON: {exc}") from None
-    seen = record.get("seen_pairs") if isinstance(record, dict) else None
-    inputs = _input_paths(record) if isinstance(record, dict) else []
+    record = read_json(record_path) or {}  # not an object: nothing known of its pairs
+    seen = record.get("seen_pairs")
+    inputs = _input_paths(record)
     hashes_path = folder / str((seen or {}).get("file", SEEN_PAIRS_FILE))
     if not seen or not hashes_path.is_file():
         return TrainingOverlap(str(record_path), False, inputs, calibration_pairs=len(firsts))
